@@ -1,0 +1,448 @@
+package crdt
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Graph errors.
+var (
+	ErrDuplicate      = errors.New("crdt: duplicate change")
+	ErrMissingParents = errors.New("crdt: missing parents")
+	ErrUnknownVersion = errors.New("crdt: unknown version")
+)
+
+// Version is a set of heads: the IDs of changes that no other change of the
+// set depends on. It is sorted bytewise and has no duplicates. The empty
+// Version is the empty document.
+type Version []ID
+
+// NewVersion returns the Version holding ids (copied, sorted, deduplicated).
+func NewVersion(ids ...ID) Version {
+	v := make(Version, len(ids))
+	copy(v, ids)
+	return Version(SortIDs(v))
+}
+
+// Contains reports whether id is one of v's heads.
+func (v Version) Contains(id ID) bool {
+	_, ok := slices.BinarySearchFunc(v, id, ID.Compare)
+	return ok
+}
+
+// Equal reports whether v and o hold the same heads.
+func (v Version) Equal(o Version) bool {
+	return slices.Equal(v, o)
+}
+
+// String formats v as short IDs in brackets, for logs and golden files.
+func (v Version) String() string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, id := range v {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(id.Short())
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// gnode is one change in the graph. Nodes are stored in a slice in the
+// order they were added; since parents must be present first, that order is
+// a causal order, and a node's parents have smaller indexes.
+type gnode struct {
+	id      ID
+	c       *Change
+	lamport uint64 // c.Lamport (copied for cache-friendly comparisons)
+	seq     uint64 // c.Seq
+	height  uint32 // 1 + max height of the parents: a strict ancestor has a smaller height
+	par0    int32  // index of the first parent, -1 if none
+	parN    []int32
+}
+
+// Graph is the hash DAG of changes: each change names its parents by ID, and
+// a change can only be added after all its parents.
+//
+// Graph is not safe for concurrent use: callers serialise access (the Doc
+// that owns it does so by being single-threaded itself).
+type Graph struct {
+	index map[ID]int32
+	nodes []gnode
+	heads Version
+}
+
+// NewGraph returns an empty graph.
+func NewGraph() *Graph {
+	return &Graph{index: make(map[ID]int32)}
+}
+
+// Len returns the number of changes in g.
+func (g *Graph) Len() int { return len(g.nodes) }
+
+// Has reports whether g holds the change id.
+func (g *Graph) Has(id ID) bool {
+	_, ok := g.index[id]
+	return ok
+}
+
+// Get returns the change id, if g holds it. The change must not be modified.
+func (g *Graph) Get(id ID) (*Change, bool) {
+	i, ok := g.index[id]
+	if !ok {
+		return nil, false
+	}
+	return g.nodes[i].c, true
+}
+
+// Heads returns the current heads of g (a copy, sorted).
+func (g *Graph) Heads() Version {
+	return slices.Clone(g.heads)
+}
+
+// Missing returns the parents of c that g does not hold, sorted.
+func (g *Graph) Missing(c *Change) []ID {
+	var out []ID
+	for _, p := range c.Parents {
+		if !g.Has(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Add adds the change c with ID id. The caller vouches that id is c's ID.
+// Every parent must already be in g (otherwise the error wraps
+// ErrMissingParents and names them); a change already in g gives
+// ErrDuplicate. g keeps c: it must not be modified afterwards.
+func (g *Graph) Add(id ID, c *Change) error {
+	_, err := g.add(id, c)
+	return err
+}
+
+func (g *Graph) add(id ID, c *Change) (int32, error) {
+	if c == nil {
+		return -1, fmt.Errorf("%w: nil change", ErrInvalid)
+	}
+	if _, ok := g.index[id]; ok {
+		return -1, fmt.Errorf("%w: %s", ErrDuplicate, id.Short())
+	}
+	n := gnode{id: id, c: c, lamport: c.Lamport, seq: c.Seq, height: 1, par0: -1}
+	if len(c.Parents) > 1 {
+		n.parN = make([]int32, 0, len(c.Parents)-1)
+	}
+	for k, p := range c.Parents {
+		pi, ok := g.index[p]
+		if !ok {
+			return -1, fmt.Errorf("%w: change %s lacks %s", ErrMissingParents, id.Short(), shortList(g.Missing(c)))
+		}
+		if h := g.nodes[pi].height + 1; h > n.height {
+			n.height = h
+		}
+		if k == 0 {
+			n.par0 = pi
+		} else {
+			n.parN = append(n.parN, pi)
+		}
+	}
+	if len(g.nodes) >= 1<<31-1 {
+		return -1, fmt.Errorf("%w: graph full", ErrTooLarge)
+	}
+	i := int32(len(g.nodes))
+	g.nodes = append(g.nodes, n)
+	g.index[id] = i
+	// Heads: drop the parents, add id.
+	if len(c.Parents) > 0 {
+		h := g.heads[:0]
+		for _, x := range g.heads {
+			if _, isParent := slices.BinarySearchFunc(c.Parents, x, ID.Compare); !isParent {
+				h = append(h, x)
+			}
+		}
+		g.heads = h
+	}
+	pos, _ := slices.BinarySearchFunc(g.heads, id, ID.Compare)
+	g.heads = slices.Insert(g.heads, pos, id)
+	return i, nil
+}
+
+func shortList(ids []ID) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = id.Short()
+	}
+	return strings.Join(s, ",")
+}
+
+// parents calls fn for each parent index of node i.
+func (g *Graph) eachParent(i int32, fn func(p int32)) {
+	n := &g.nodes[i]
+	if n.par0 >= 0 {
+		fn(n.par0)
+	}
+	for _, p := range n.parN {
+		fn(p)
+	}
+}
+
+// IsAncestor reports whether x == y or x is in the causal past of y. It is
+// false if either change is unknown (unless x == y). The search walks back
+// from y and prunes every change whose height (longest path from a root) is
+// not above x's: a strict ancestor always has a smaller height.
+func (g *Graph) IsAncestor(x, y ID) bool {
+	if x == y {
+		return true
+	}
+	xi, ok1 := g.index[x]
+	yi, ok2 := g.index[y]
+	if !ok1 || !ok2 {
+		return false
+	}
+	return g.isAncestor(xi, yi)
+}
+
+func (g *Graph) isAncestor(xi, yi int32) bool {
+	if xi == yi {
+		return true
+	}
+	hx := g.nodes[xi].height
+	if hx >= g.nodes[yi].height || xi > yi {
+		// Parents are added before children: an ancestor has a smaller index.
+		return false
+	}
+	stack := []int32{yi}
+	var seen map[int32]struct{}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		n := &g.nodes[i]
+		visit := func(p int32) bool {
+			if p == xi {
+				return true
+			}
+			if g.nodes[p].height <= hx || p < xi {
+				return false
+			}
+			if seen == nil {
+				seen = make(map[int32]struct{})
+			}
+			if _, ok := seen[p]; !ok {
+				seen[p] = struct{}{}
+				stack = append(stack, p)
+			}
+			return false
+		}
+		if n.par0 >= 0 && visit(n.par0) {
+			return true
+		}
+		for _, p := range n.parN {
+			if visit(p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pastSet returns a bitset (indexed by node) of the causal past of v,
+// including v's heads. Unknown heads are ignored.
+func (g *Graph) pastSet(v Version) []uint64 {
+	set := make([]uint64, (len(g.nodes)+63)/64)
+	var stack []int32
+	push := func(i int32) {
+		if set[i>>6]&(1<<(i&63)) == 0 {
+			set[i>>6] |= 1 << (i & 63)
+			stack = append(stack, i)
+		}
+	}
+	for _, id := range v {
+		if i, ok := g.index[id]; ok {
+			push(i)
+		}
+	}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		g.eachParent(i, push)
+	}
+	return set
+}
+
+// Since returns the changes of g that are not in the causal past of v (what
+// a peer at version v lacks), in a causal order: every change comes after
+// its parents. The order is deterministic for a given graph content
+// (ascending height, then ID). Heads of v that g does not hold are ignored.
+//
+// It walks back from g's heads in order of decreasing height, painting the
+// past of v as it goes, and stops once only painted changes are left, so
+// its cost grows with the answer, not with the size of g.
+func (g *Graph) Since(v Version) []ID {
+	if len(v) == 0 {
+		return g.Topo()
+	}
+	const (
+		queued  = 1
+		painted = 2
+	)
+	state := make(map[int32]uint8)
+	h := nodeHeap{g: g}
+	unpainted := 0
+	for _, id := range v {
+		if i, ok := g.index[id]; ok && state[i] == 0 {
+			state[i] = queued | painted
+			h.push(i)
+		}
+	}
+	for _, id := range g.heads {
+		i := g.index[id]
+		if state[i] == 0 {
+			state[i] = queued
+			h.push(i)
+			unpainted++
+		}
+	}
+	var out []int32
+	for unpainted > 0 && len(h.a) > 0 {
+		i := h.pop()
+		s := state[i]
+		p := s&painted != 0
+		if !p {
+			unpainted--
+			out = append(out, i)
+		}
+		g.eachParent(i, func(q int32) {
+			qs := state[q]
+			switch {
+			case qs == 0:
+				if p {
+					state[q] = queued | painted
+				} else {
+					state[q] = queued
+					unpainted++
+				}
+				h.push(q)
+			case p && qs&painted == 0:
+				state[q] = qs | painted
+				unpainted--
+			}
+		})
+	}
+	g.sortCausal(out)
+	ids := make([]ID, len(out))
+	for k, i := range out {
+		ids[k] = g.nodes[i].id
+	}
+	return ids
+}
+
+// Topo returns every change of g in a deterministic topological order:
+// ascending height, then ID. Two graphs with the same changes give the same
+// order, whatever order the changes were added in.
+func (g *Graph) Topo() []ID {
+	idx := make([]int32, len(g.nodes))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	g.sortCausal(idx)
+	ids := make([]ID, len(idx))
+	for k, i := range idx {
+		ids[k] = g.nodes[i].id
+	}
+	return ids
+}
+
+// Past returns the changes in the causal past of v (v's known heads
+// included), in the same order as Topo. It fails with ErrUnknownVersion if
+// g lacks one of v's heads.
+func (g *Graph) Past(v Version) ([]ID, error) {
+	for _, id := range v {
+		if !g.Has(id) {
+			return nil, fmt.Errorf("%w: head %s not in graph", ErrUnknownVersion, id.Short())
+		}
+	}
+	set := g.pastSet(v)
+	var idx []int32
+	for w, bits := range set {
+		for bits != 0 {
+			b := 0
+			for bits&(1<<b) == 0 {
+				b++
+			}
+			bits &^= 1 << b
+			idx = append(idx, int32(w*64+b))
+		}
+	}
+	g.sortCausal(idx)
+	ids := make([]ID, len(idx))
+	for k, i := range idx {
+		ids[k] = g.nodes[i].id
+	}
+	return ids, nil
+}
+
+func (g *Graph) sortCausal(idx []int32) {
+	slices.SortFunc(idx, func(a, b int32) int {
+		ha, hb := g.nodes[a].height, g.nodes[b].height
+		if ha != hb {
+			if ha < hb {
+				return -1
+			}
+			return 1
+		}
+		return g.nodes[a].id.Compare(g.nodes[b].id)
+	})
+}
+
+// nodeHeap is a max-heap of node indexes by height (then index).
+type nodeHeap struct {
+	g *Graph
+	a []int32
+}
+
+func (h *nodeHeap) less(i, j int) bool {
+	ni, nj := &h.g.nodes[h.a[i]], &h.g.nodes[h.a[j]]
+	if ni.height != nj.height {
+		return ni.height > nj.height
+	}
+	return h.a[i] > h.a[j]
+}
+
+func (h *nodeHeap) push(x int32) {
+	h.a = append(h.a, x)
+	j := len(h.a) - 1
+	for j > 0 {
+		p := (j - 1) / 2
+		if !h.less(j, p) {
+			break
+		}
+		h.a[j], h.a[p] = h.a[p], h.a[j]
+		j = p
+	}
+}
+
+func (h *nodeHeap) pop() int32 {
+	top := h.a[0]
+	last := len(h.a) - 1
+	h.a[0] = h.a[last]
+	h.a = h.a[:last]
+	j := 0
+	for {
+		l := 2*j + 1
+		if l >= len(h.a) {
+			break
+		}
+		m := l
+		if r := l + 1; r < len(h.a) && h.less(r, l) {
+			m = r
+		}
+		if !h.less(m, j) {
+			break
+		}
+		h.a[j], h.a[m] = h.a[m], h.a[j]
+		j = m
+	}
+	return top
+}

@@ -1,0 +1,115 @@
+package crdt
+
+import (
+	"errors"
+	"slices"
+	"testing"
+)
+
+// mk builds a valid change by author a with the given parents, filling
+// lamport from the parents found in g (or 1).
+func mkChange(g *Graph, a byte, seq uint64, prev ID, parents ...ID) (*Change, ID) {
+	lam := uint64(1)
+	for _, p := range parents {
+		if c, ok := g.Get(p); ok && c.LastLamport()+1 > lam {
+			lam = c.LastLamport() + 1
+		}
+	}
+	c := &Change{
+		Doc: "d", Author: Author{a}, Seq: seq, Lamport: lam, Prev: prev,
+		Parents: SortIDs(slices.Clone(parents)),
+		Ops:     []Op{Update("t", "r", "c", Int(int64(seq)))},
+	}
+	return c, c.MustID()
+}
+
+func TestGraphBasics(t *testing.T) {
+	g := NewGraph()
+	a1, ida1 := mkChange(g, 1, 1, ZeroID)
+	if err := g.Add(ida1, a1); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Add(ida1, a1); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("dup: %v", err)
+	}
+	b1, idb1 := mkChange(g, 2, 1, ZeroID)
+	must(t, g.Add(idb1, b1))
+	a2, ida2 := mkChange(g, 1, 2, ida1, ida1, idb1)
+	b2, idb2 := mkChange(g, 2, 2, idb1, idb1)
+	// Missing parent.
+	x, idx := mkChange(g, 3, 1, ZeroID, ida2)
+	if err := g.Add(idx, x); !errors.Is(err, ErrMissingParents) {
+		t.Fatalf("missing: %v", err)
+	}
+	if m := g.Missing(x); len(m) != 1 || m[0] != ida2 {
+		t.Fatalf("Missing = %v", m)
+	}
+	must(t, g.Add(ida2, a2))
+	must(t, g.Add(idb2, b2))
+	if g.Len() != 4 {
+		t.Fatal(g.Len())
+	}
+	if h := g.Heads(); !h.Equal(NewVersion(ida2, idb2)) {
+		t.Fatalf("heads %v", h)
+	}
+	for _, tc := range []struct {
+		x, y ID
+		want bool
+	}{
+		{ida1, ida2, true}, {idb1, ida2, true}, {idb1, idb2, true}, {ida1, idb2, false},
+		{ida2, ida1, false}, {ida2, idb2, false}, {ida1, ida1, true}, {idx, ida2, false},
+	} {
+		if got := g.IsAncestor(tc.x, tc.y); got != tc.want {
+			t.Errorf("IsAncestor(%s,%s)=%v", tc.x.Short(), tc.y.Short(), got)
+		}
+	}
+	if got := g.Since(NewVersion(ida1)); !slices.Equal(got, sortedByTopo(g, idb1, ida2, idb2)) {
+		t.Errorf("Since(a1) = %v", Version(got))
+	}
+	if got := g.Since(g.Heads()); len(got) != 0 {
+		t.Errorf("Since(heads) = %v", got)
+	}
+	if got := g.Since(NewVersion(idb2, idx)); !slices.Equal(got, []ID{ida1, ida2}) {
+		t.Errorf("Since(b2,unknown) = %v", Version(got))
+	}
+	if got := g.Since(nil); len(got) != 4 {
+		t.Errorf("Since(nil) = %v", got)
+	}
+	topo := g.Topo()
+	pos := map[ID]int{}
+	for i, id := range topo {
+		pos[id] = i
+	}
+	for _, id := range topo {
+		c, _ := g.Get(id)
+		for _, p := range c.Parents {
+			if pos[p] >= pos[id] {
+				t.Errorf("topo order broken")
+			}
+		}
+	}
+	past, err := g.Past(NewVersion(ida2))
+	if err != nil || len(past) != 3 {
+		t.Errorf("Past = %v %v", past, err)
+	}
+	if _, err := g.Past(NewVersion(idx)); !errors.Is(err, ErrUnknownVersion) {
+		t.Errorf("Past unknown: %v", err)
+	}
+}
+
+func sortedByTopo(g *Graph, ids ...ID) []ID {
+	var out []ID
+	for _, id := range g.Topo() {
+		if slices.Contains(ids, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
