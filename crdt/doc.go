@@ -1,0 +1,463 @@
+package crdt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"lukechampine.com/blake3"
+)
+
+// Doc errors.
+var (
+	ErrWrongDoc = errors.New("crdt: change for another document")
+)
+
+// StateDomain is the domain-separation string hashed before the encoded
+// materialized state by [Doc.StateHash].
+const StateDomain = "convergenode/state/v1"
+
+// DocOptions configures a Doc.
+type DocOptions struct {
+	// ID is the document ID. Apply refuses changes for another document,
+	// and local changes carry it.
+	ID string
+	// Author is the key local changes are made by (Prepare, Insert, ...).
+	Author Author
+	// Now returns the wall-clock time in Unix milliseconds, used only as the
+	// Time hint of local changes. nil means 0 (no hint).
+	Now func() int64
+}
+
+// Row is one visible row: its key and its columns, sorted by name.
+type Row struct {
+	Key  string
+	Cols []Col
+}
+
+// Col returns the value of the column name and whether the row has it.
+func (r Row) Col(name string) (Value, bool) {
+	i, ok := slices.BinarySearchFunc(r.Cols, name, func(c Col, n string) int { return cmpString(c.Name, n) })
+	if !ok {
+		return Value{}, false
+	}
+	return r.Cols[i].Value, true
+}
+
+// RowChangeKind says what a change did to a visible row.
+type RowChangeKind uint8
+
+// The row change kinds.
+const (
+	RowInserted RowChangeKind = 1 // the row was not visible before and is now
+	RowUpdated  RowChangeKind = 2 // the row was visible before and after; columns were written
+	RowDeleted  RowChangeKind = 3 // the row was visible before and is not now
+)
+
+func (k RowChangeKind) String() string {
+	switch k {
+	case RowInserted:
+		return "inserted"
+	case RowUpdated:
+		return "updated"
+	case RowDeleted:
+		return "deleted"
+	}
+	return "rowchange(" + strconv.Itoa(int(k)) + ")"
+}
+
+// RowChange is what one applied change did to one row.
+type RowChange struct {
+	Table string
+	Key   string
+	Kind  RowChangeKind
+	Cols  []Col // the row's visible columns after the change; nil for RowDeleted
+}
+
+// ChangeEvent is what one applied change did: the rows whose visible state
+// it altered, in the order the change first touched them. Ops that lost to
+// newer ops, or that touched only invisible rows, leave no RowChange.
+type ChangeEvent struct {
+	ID     ID
+	Change *Change
+	Rows   []RowChange
+}
+
+type authorTip struct {
+	seq uint64 // last seq of the author's newest change
+	id  ID
+}
+
+type subscriber struct {
+	id uint64
+	fn func(ChangeEvent)
+}
+
+// Doc is a replicated document: a hash DAG of changes and the tables they
+// materialize. It is a deterministic state machine: it does no I/O, reads no
+// clock (except through DocOptions.Now for time hints) and is not safe for
+// concurrent use; callers serialise access.
+type Doc struct {
+	opts    DocOptions
+	g       *Graph
+	tables  map[string]*table
+	tips    map[Author]authorTip
+	names   map[string]string // interned table and column names
+	subs    []subscriber
+	nextSub uint64
+	touched []touch // scratch for Apply
+}
+
+type touch struct {
+	t     *table
+	key   string
+	rs    *rowState
+	was   bool // visible before the change
+	won   bool // some op of the change won on this row
+}
+
+// NewDoc returns an empty document.
+func NewDoc(opts DocOptions) *Doc {
+	return &Doc{
+		opts:   opts,
+		g:      NewGraph(),
+		tables: make(map[string]*table),
+		tips:   make(map[Author]authorTip),
+		names:  make(map[string]string),
+	}
+}
+
+// ID returns the document ID.
+func (d *Doc) ID() string { return d.opts.ID }
+
+// Graph returns the document's change graph. Callers must not add to it
+// directly (use [Doc.Apply]), or the tables fall out of step.
+func (d *Doc) Graph() *Graph { return d.g }
+
+// Heads returns the document's current version.
+func (d *Doc) Heads() Version { return d.g.Heads() }
+
+func (d *Doc) intern(s string) string {
+	if v, ok := d.names[s]; ok {
+		return v
+	}
+	d.names[s] = s
+	return s
+}
+
+// Apply applies the change c with ID id (trusted: the caller, normally the
+// BFT gate, has checked the ID, the signature and causal validity). All of
+// c's parents must already be applied (ErrMissingParents); a change already
+// applied gives ErrDuplicate. The subscribers are called, in subscription
+// order, before Apply returns. The Doc keeps c: it must not be modified
+// afterwards.
+func (d *Doc) Apply(id ID, c *Change) (ChangeEvent, error) {
+	return d.apply(id, c, true)
+}
+
+func (d *Doc) apply(id ID, c *Change, event bool) (ChangeEvent, error) {
+	if c == nil {
+		return ChangeEvent{}, fmt.Errorf("%w: nil change", ErrInvalid)
+	}
+	if c.Doc != d.opts.ID {
+		return ChangeEvent{}, fmt.Errorf("%w: change %s is for %q, not %q", ErrWrongDoc, id.Short(), c.Doc, d.opts.ID)
+	}
+	if len(c.Ops) == 0 || len(c.Ops) > MaxOps {
+		return ChangeEvent{}, fmt.Errorf("%w: change %s has %d ops", ErrInvalid, id.Short(), len(c.Ops))
+	}
+	for i := range c.Ops {
+		o := &c.Ops[i]
+		if (o.Kind == OpUpdate && len(o.Cols) != 1) || (o.Kind == OpDelete && len(o.Cols) != 0) ||
+			o.Kind < OpInsert || o.Kind > OpDelete {
+			return ChangeEvent{}, fmt.Errorf("%w: change %s op %d malformed", ErrInvalid, id.Short(), i)
+		}
+	}
+	ni, err := d.g.add(id, c)
+	if err != nil {
+		return ChangeEvent{}, err
+	}
+	if t, ok := d.tips[c.Author]; !ok || c.LastSeq() > t.seq || (c.LastSeq() == t.seq && id.Compare(t.id) > 0) {
+		d.tips[c.Author] = authorTip{seq: c.LastSeq(), id: id}
+	}
+	ev := ChangeEvent{ID: id, Change: c}
+	event = event || len(d.subs) > 0
+	d.materialize(uint32(ni)+1, c, event)
+	if event {
+		ev.Rows = d.rowChanges()
+	}
+	d.touched = d.touched[:0]
+	for _, s := range d.subs {
+		s.fn(ev)
+	}
+	return ev, nil
+}
+
+// materialize applies the ops of the change at graph node node-1.
+func (d *Doc) materialize(node uint32, c *Change, event bool) {
+	var lastT *table
+	for i := range c.Ops {
+		o := &c.Ops[i]
+		t := lastT
+		if t == nil || t.name != o.Table {
+			t = d.tables[o.Table]
+			if t == nil {
+				name := d.intern(o.Table)
+				t = &table{name: name, rows: make(map[string]*rowState)}
+				d.tables[name] = t
+			}
+			lastT = t
+		}
+		rs := t.rows[o.Row]
+		if rs == nil {
+			rs = &rowState{}
+			t.rows[o.Row] = rs
+		}
+		was := rs.alive
+		at := opRef{node: node, i: uint32(i)}
+		var won bool
+		switch o.Kind {
+		case OpInsert:
+			won = d.applyInsert(rs, at, o.Cols)
+		case OpUpdate:
+			won = d.applyUpdate(rs, at, o.Cols[0])
+		case OpDelete:
+			won = d.applyDelete(rs, at)
+		}
+		if rs.alive != was {
+			if rs.alive {
+				t.live++
+			} else {
+				t.live--
+			}
+		}
+		if event {
+			d.touch(t, o.Row, rs, was, won)
+		}
+	}
+}
+
+func (d *Doc) touch(t *table, key string, rs *rowState, was, won bool) {
+	for k := len(d.touched) - 1; k >= 0; k-- {
+		if d.touched[k].rs == rs {
+			d.touched[k].won = d.touched[k].won || won
+			return
+		}
+	}
+	d.touched = append(d.touched, touch{t: t, key: key, rs: rs, was: was, won: won})
+}
+
+func (d *Doc) rowChanges() []RowChange {
+	var out []RowChange
+	for _, tc := range d.touched {
+		if !tc.won {
+			continue
+		}
+		rc := RowChange{Table: tc.t.name, Key: tc.key}
+		switch {
+		case tc.was && tc.rs.alive:
+			rc.Kind = RowUpdated
+		case !tc.was && tc.rs.alive:
+			rc.Kind = RowInserted
+		case tc.was && !tc.rs.alive:
+			rc.Kind = RowDeleted
+		default:
+			continue
+		}
+		rc.Cols = tc.rs.visibleCols()
+		out = append(out, rc)
+	}
+	return out
+}
+
+// Prepare builds the next local change by the Doc's author holding ops,
+// without applying it: Seq and Prev continue the author's chain, Parents
+// are the current heads (at most MaxParents of them) and Lamport is one
+// more than the largest Lamport time of any op in the parents. The ops
+// slice is copied; the ops' column slices are shared and must not be
+// modified afterwards. It fails if the change would be invalid.
+func (d *Doc) Prepare(ops []Op) (*Change, error) {
+	parents := d.g.Heads()
+	tip := d.tips[d.opts.Author]
+	if len(parents) > MaxParents {
+		// Keep the author's own tip if it is a head, then the newest heads.
+		slices.SortFunc(parents, func(a, b ID) int {
+			if a == tip.id {
+				return -1
+			}
+			if b == tip.id {
+				return 1
+			}
+			la, lb := d.g.nodes[d.g.index[a]].c.LastLamport(), d.g.nodes[d.g.index[b]].c.LastLamport()
+			if la != lb {
+				if la > lb {
+					return -1
+				}
+				return 1
+			}
+			return a.Compare(b)
+		})
+		parents = SortIDs(parents[:MaxParents])
+	}
+	var lamport uint64
+	for _, p := range parents {
+		if l := d.g.nodes[d.g.index[p]].c.LastLamport(); l > lamport {
+			lamport = l
+		}
+	}
+	var now int64
+	if d.opts.Now != nil {
+		now = d.opts.Now()
+	}
+	c := &Change{
+		Doc:     d.opts.ID,
+		Author:  d.opts.Author,
+		Seq:     tip.seq + 1,
+		Lamport: lamport + 1,
+		Prev:    tip.id,
+		Parents: parents,
+		Time:    now,
+		Ops:     slices.Clone(ops),
+	}
+	if len(c.Parents) == 0 {
+		c.Parents = nil
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("crdt: prepare: %w", err)
+	}
+	return c, nil
+}
+
+// commit prepares, hashes and applies a local change.
+func (d *Doc) commit(ops []Op) (*Change, ID, error) {
+	c, err := d.Prepare(ops)
+	if err != nil {
+		return nil, ID{}, err
+	}
+	id, err := c.ID()
+	if err != nil {
+		return nil, ID{}, err
+	}
+	if _, err := d.Apply(id, c); err != nil {
+		return nil, ID{}, err
+	}
+	return c, id, nil
+}
+
+// Insert makes and applies a local change inserting (or replacing) a row.
+// It returns the change (to sign and send) and its ID.
+func (d *Doc) Insert(table, row string, cols map[string]Value) (*Change, ID, error) {
+	return d.commit([]Op{Insert(table, row, cols)})
+}
+
+// Update makes and applies a local change setting one column of a row. It
+// does nothing visible if the row does not exist (see docs/semantics.md).
+func (d *Doc) Update(table, row, col string, v Value) (*Change, ID, error) {
+	return d.commit([]Op{Update(table, row, col, v)})
+}
+
+// Delete makes and applies a local change deleting a row.
+func (d *Doc) Delete(table, row string) (*Change, ID, error) {
+	return d.commit([]Op{Delete(table, row)})
+}
+
+// Get returns the visible row key of table, if any. The returned row is a
+// copy.
+func (d *Doc) Get(table, row string) (Row, bool) {
+	t := d.tables[table]
+	if t == nil {
+		return Row{}, false
+	}
+	rs := t.rows[row]
+	if rs == nil || !rs.alive {
+		return Row{}, false
+	}
+	return Row{Key: row, Cols: rs.visibleCols()}, true
+}
+
+// Scan returns the visible rows of table, sorted by key.
+func (d *Doc) Scan(table string) []Row {
+	t := d.tables[table]
+	if t == nil || t.live == 0 {
+		return nil
+	}
+	keys := t.liveKeys()
+	rows := make([]Row, len(keys))
+	for k, key := range keys {
+		rows[k] = Row{Key: key, Cols: t.rows[key].visibleCols()}
+	}
+	return rows
+}
+
+func (t *table) liveKeys() []string {
+	keys := make([]string, 0, t.live)
+	for k, rs := range t.rows {
+		if rs.alive {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Tables returns the names of the tables that have at least one visible
+// row, sorted.
+func (d *Doc) Tables() []string {
+	var names []string
+	for n, t := range d.tables {
+		if t.live > 0 {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// StateHash returns the BLAKE3-256 hash of the visible state: every table
+// with visible rows, its rows and their columns, in sorted order (see
+// docs/semantics.md for the exact encoding). Two docs with the same visible
+// tables have the same hash whatever their histories; heads are not
+// included.
+func (d *Doc) StateHash() [32]byte {
+	h := blake3.New(32, nil)
+	h.Write([]byte(StateDomain))
+	var buf []byte
+	for _, name := range d.Tables() {
+		t := d.tables[name]
+		buf = appendBytes(buf[:0], name)
+		buf = binary.AppendUvarint(buf, uint64(t.live))
+		h.Write(buf)
+		for _, key := range t.liveKeys() {
+			rs := t.rows[key]
+			buf = appendBytes(buf[:0], key)
+			buf = binary.AppendUvarint(buf, uint64(len(rs.cells)))
+			for _, c := range rs.cells {
+				buf = appendBytes(buf, c.name)
+				buf = appendValue(buf, c.v)
+			}
+			h.Write(buf)
+		}
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// Subscribe registers fn to be called with the event of every change
+// applied from now on, synchronously inside Apply (and so inside Insert,
+// Update, Delete and Change), after the change is applied. fn must not
+// block and must not modify the Doc. cancel unregisters fn; it may be
+// called from fn.
+func (d *Doc) Subscribe(fn func(ChangeEvent)) (cancel func()) {
+	d.nextSub++
+	id := d.nextSub
+	// Copy on write, so Apply can iterate a snapshot while fn cancels.
+	d.subs = append(slices.Clip(d.subs), subscriber{id: id, fn: fn})
+	return func() {
+		i := slices.IndexFunc(d.subs, func(s subscriber) bool { return s.id == id })
+		if i >= 0 {
+			d.subs = slices.Delete(slices.Clone(d.subs), i, i+1)
+		}
+	}
+}
