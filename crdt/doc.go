@@ -111,11 +111,11 @@ type Doc struct {
 }
 
 type touch struct {
-	t     *table
-	key   string
-	rs    *rowState
-	was   bool // visible before the change
-	won   bool // some op of the change won on this row
+	t   *table
+	key string
+	rs  *rowState
+	was bool // visible before the change
+	won bool // some op of the change won on this row
 }
 
 // NewDoc returns an empty document.
