@@ -1,0 +1,158 @@
+package bft
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/convergenode/convergenode/crdt"
+)
+
+// EnvelopeVersion is the first byte of every encoded envelope.
+const EnvelopeVersion = 1
+
+// MaxEnvelopeSize bounds an encoded envelope: version, ID, the change's
+// length varint (at most 3 bytes for crdt.MaxChangeSize), the change and
+// the signature.
+const MaxEnvelopeSize = 1 + 32 + 3 + crdt.MaxChangeSize + 64
+
+// minEnvelopeSize is version + ID + a 1-byte length + signature.
+const minEnvelopeSize = 1 + 32 + 1 + 64
+
+// Envelope is a signed change: the unit gossiped, stored and passed through
+// the gate. Its identity is ID (the change's hash); the signature is not
+// part of it, so two envelopes of one change with different valid
+// signatures are the same change.
+//
+// Wire form ([Envelope.Encode]):
+//
+//	version(1) = 1 | id[32] | uvarint len(raw) (minimal) | raw | sig[64]
+//
+// id is the sender's claim of HashChange(raw): it lets a receiver drop a
+// duplicate before decoding (see [PeekID]) and is checked in stage 1.
+//
+// An Envelope is immutable once made; callers must not modify it, its
+// Change or its Raw bytes.
+type Envelope struct {
+	Change *crdt.Change // decoded change
+	ID     crdt.ID      // crdt.HashChange(Raw)
+	Sig    [64]byte     // Ed25519 signature of ID by Change.Author
+	Raw    []byte       // canonical encoding of Change
+
+	// checked is set when the ID and signature have been verified
+	// (CheckStateless, Sign, Envelope.Check), so the gate skips them.
+	checked bool
+}
+
+// Encode returns the canonical wire form of e.
+func (e *Envelope) Encode() []byte {
+	return e.AppendEncode(make([]byte, 0, 1+32+3+len(e.Raw)+64))
+}
+
+// AppendEncode appends the canonical wire form of e to dst.
+func (e *Envelope) AppendEncode(dst []byte) []byte {
+	dst = append(dst, EnvelopeVersion)
+	dst = append(dst, e.ID[:]...)
+	dst = binary.AppendUvarint(dst, uint64(len(e.Raw)))
+	dst = append(dst, e.Raw...)
+	return append(dst, e.Sig[:]...)
+}
+
+// Size returns the length of e's wire form.
+func (e *Envelope) Size() int { return 1 + 32 + uvarintLen(uint64(len(e.Raw))) + len(e.Raw) + 64 }
+
+// Check verifies e's ID and signature (the last two stage 1 checks) and
+// marks e as checked. It returns nil or a *Rejection.
+func (e *Envelope) Check() error {
+	if rej := e.check(); rej != nil {
+		return rej
+	}
+	return nil
+}
+
+func (e *Envelope) check() *Rejection {
+	if e.checked {
+		return nil
+	}
+	if e.Change == nil {
+		return rejectf(RejectBadEncoding, e.ID, ErrBadEncoding, "envelope without change")
+	}
+	if crdt.HashChange(e.Raw) != e.ID {
+		return reject(RejectBadID, e.ID, ErrBadID)
+	}
+	if !Verify(e.Change.Author, e.ID, &e.Sig) {
+		return reject(RejectBadSignature, e.ID, ErrBadSignature)
+	}
+	e.checked = true
+	return nil
+}
+
+// PeekID returns the change ID an encoded envelope claims, without decoding
+// or verifying anything. A receiver may drop input whose claimed ID it
+// already holds (that change is known, whatever these bytes are); any other
+// use must wait for [CheckStateless].
+func PeekID(b []byte) (crdt.ID, bool) {
+	var id crdt.ID
+	if len(b) < minEnvelopeSize || b[0] != EnvelopeVersion {
+		return id, false
+	}
+	copy(id[:], b[1:33])
+	return id, true
+}
+
+// DecodeEnvelope decodes an envelope's wire form strictly: the right
+// version, a minimal length, a canonical change within the limits and no
+// trailing bytes; every accepted input re-encodes to the same bytes. It
+// does not check the ID or the signature (see [CheckStateless] and
+// [Envelope.Check]). The envelope keeps a copy of the change bytes, not b.
+func DecodeEnvelope(b []byte) (*Envelope, error) {
+	e, rej := decodeEnvelope(b)
+	if rej != nil {
+		return nil, rej.Err
+	}
+	c, err := crdt.DecodeChange(e.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadEncoding, err)
+	}
+	e.Change = c
+	return e, nil
+}
+
+// decodeEnvelope parses the framing only (not the change).
+func decodeEnvelope(b []byte) (*Envelope, *Rejection) {
+	if len(b) > MaxEnvelopeSize {
+		return nil, rejectf(RejectBadSize, crdt.ID{}, ErrTooLarge, "envelope is %d bytes, limit %d", len(b), MaxEnvelopeSize)
+	}
+	if len(b) < minEnvelopeSize {
+		return nil, rejectf(RejectBadEncoding, crdt.ID{}, ErrBadEncoding, "envelope is %d bytes, minimum %d", len(b), minEnvelopeSize)
+	}
+	if b[0] != EnvelopeVersion {
+		return nil, rejectf(RejectBadEncoding, crdt.ID{}, ErrBadEncoding, "envelope version %d", b[0])
+	}
+	e := &Envelope{}
+	copy(e.ID[:], b[1:33])
+	n, k := binary.Uvarint(b[33:])
+	switch {
+	case k <= 0:
+		return nil, rejectf(RejectBadEncoding, e.ID, ErrBadEncoding, "bad change length")
+	case k != uvarintLen(n):
+		return nil, rejectf(RejectBadEncoding, e.ID, ErrBadEncoding, "non-minimal change length")
+	case n > crdt.MaxChangeSize:
+		return nil, rejectf(RejectBadSize, e.ID, ErrTooLarge, "change is %d bytes, limit %d", n, crdt.MaxChangeSize)
+	}
+	off := 33 + k
+	if uint64(len(b)-off) != n+64 {
+		return nil, rejectf(RejectBadEncoding, e.ID, ErrBadEncoding, "envelope length %d does not match change length %d", len(b), n)
+	}
+	e.Raw = append([]byte(nil), b[off:off+int(n)]...)
+	copy(e.Sig[:], b[off+int(n):])
+	return e, nil
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
