@@ -1,0 +1,239 @@
+package sim
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/convergenode/convergenode/crdt"
+)
+
+func newRand(seed, a, b uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed^a*0x9e3779b97f4a7c15, b))
+}
+
+// Report is the outcome of one run.
+type Report struct {
+	Seed      uint64 `json:"seed"`
+	Topology  string `json:"topology"`
+	Graph     string `json:"graph"`
+	Strategy  string `json:"strategy"`
+	Nodes     int    `json:"nodes"`
+	Byzantine int    `json:"byzantine"`
+	TraceHash string `json:"trace_hash"`
+	Events    uint64 `json:"events"`
+
+	SimTime time.Duration `json:"sim_time_ns"`
+	// Converged is true when every honest up node had the same state
+	// within Settle of the last write and fault.
+	Converged bool `json:"converged"`
+	// ConvergenceTime is from the last write or fault to convergence.
+	ConvergenceTime time.Duration `json:"convergence_ns"`
+
+	Writes          int     `json:"writes"`
+	EphemeralWrites int     `json:"ephemeral_writes"`
+	Changes         int     `json:"changes"`
+	HonestChanges   int     `json:"honest_changes"`
+	Delivery        float64 `json:"delivery"` // fraction of (honest change, honest node) pairs delivered
+
+	LatencyP50 time.Duration `json:"latency_p50_ns"`
+	LatencyP90 time.Duration `json:"latency_p90_ns"`
+	LatencyP99 time.Duration `json:"latency_p99_ns"`
+	LatencyMax time.Duration `json:"latency_max_ns"`
+
+	Messages        int64   `json:"messages"`
+	Bytes           int64   `json:"bytes"`
+	MessagesPerNode float64 `json:"messages_per_node"`
+	BytesPerNode    float64 `json:"bytes_per_node"`
+	DupsPerDelivery float64 `json:"dups_per_delivery"`
+	LastHop         int     `json:"last_delivery_hop"`
+	ViaSync         int64   `json:"deliveries_via_reconciliation"`
+
+	Lost, Dropped, Rejected, Ignored, Retransmits int64
+	Verifications                                 int64 `json:"verifications"`
+	Crashes, Restarts                             int64
+	HonestPenalties                               int64       `json:"honest_penalties"`
+	Inconsistency                                 []Sample    `json:"inconsistency"`
+	Violations                                    []Violation `json:"violations"`
+
+	// Latencies are the sorted delivery latencies (not in JSON).
+	Latencies []time.Duration `json:"-"`
+}
+
+// OK reports whether no invariant was violated.
+func (r *Report) OK() bool { return len(r.Violations) == 0 }
+
+// Run builds a simulation from cfg, runs the workload and the fault
+// schedule, waits for convergence (at most cfg.Settle after the last write
+// and fault), checks every invariant and reports.
+func Run(cfg Config) (Report, error) {
+	s, err := New(cfg)
+	if err != nil {
+		return Report{}, err
+	}
+	s.RunToConvergence()
+	return s.Finish(true), nil
+}
+
+// quietFrom is when the run's writes and faults are over.
+func (s *Sim) quietFrom() int64 {
+	q := int64(s.cfg.Workload.Duration)
+	if s.lastFault > q {
+		q = s.lastFault
+	}
+	return q
+}
+
+// RunToConvergence runs until the workload and faults are over and every
+// honest up node has the same state, or Settle has passed since then. It
+// reports whether the network converged.
+func (s *Sim) RunToConvergence() bool {
+	end := s.quietFrom() + int64(s.cfg.Settle)
+	check := int64(s.cfg.TickEvery)
+	if check < int64(10*time.Millisecond) {
+		check = int64(10 * time.Millisecond)
+	}
+	for {
+		next := s.now + check
+		s.RunUntil(time.Duration(next))
+		if s.cfg.Progress != nil {
+			s.cfg.Progress(time.Duration(s.now), time.Duration(end))
+		}
+		if s.now >= s.quietFrom() {
+			if s.converged() {
+				s.met.convergedAt = s.now
+				return true
+			}
+		}
+		if s.now >= end {
+			return false
+		}
+		end = s.quietFrom() + int64(s.cfg.Settle)
+	}
+}
+
+// converged reports whether every honest up node has the same state and
+// nothing is in flight that could change it (the durable layer only).
+func (s *Sim) converged() bool {
+	pairs, _, _ := s.inconsistency()
+	if pairs != 0 {
+		return false
+	}
+	// Every honest change known to the simulator must be everywhere.
+	var n int
+	first := true
+	for _, p := range s.peers {
+		if !p.up || p.byz != nil {
+			continue
+		}
+		if first {
+			n = p.node.Len()
+			first = false
+		} else if p.node.Len() != n {
+			return false
+		}
+	}
+	return true
+}
+
+// Finish checks the final invariants and builds the report. replay also
+// rebuilds every honest node from its log (the restart invariant).
+func (s *Sim) Finish(replay bool) Report {
+	s.stopped = true
+	m := s.met
+	converged := m.convergedAt >= 0 || s.converged()
+	if m.convergedAt < 0 && converged {
+		m.convergedAt = s.now
+	}
+	s.inv.checkFinal(converged, replay)
+	r := Report{
+		Seed:      s.cfg.Seed,
+		Topology:  s.cfg.Topology,
+		Graph:     s.scen.Graph.Name,
+		Strategy:  s.scen.Strategy.Name(),
+		Nodes:     len(s.peers),
+		Byzantine: len(s.cfg.Byzantine),
+		Events:    s.events,
+		SimTime:   time.Duration(s.now),
+		Converged: converged,
+
+		Writes:          m.writes,
+		EphemeralWrites: m.ephemeralWrites,
+		Changes:         len(m.changes),
+		Messages:        m.msgs,
+		Bytes:           m.bytes,
+		LastHop:         int(m.lastHop),
+		ViaSync:         m.viaSync,
+		Lost:            m.lost,
+		Dropped:         m.dropped,
+		Rejected:        m.rejected,
+		Ignored:         m.ignored,
+		Retransmits:     m.retransmits,
+		Verifications:   m.verifications,
+		Crashes:         m.crashes,
+		Restarts:        m.restarts,
+		HonestPenalties: m.honestPenalties,
+		Inconsistency:   m.samples,
+		Violations:      s.inv.violations,
+	}
+	if converged {
+		if c := m.convergedAt - s.quietFrom(); c > 0 {
+			r.ConvergenceTime = time.Duration(c)
+		}
+	}
+	honestNodes := 0
+	for _, p := range s.peers {
+		if p.byz == nil {
+			honestNodes++
+		}
+	}
+	var want, got int64
+	for _, ci := range m.changes {
+		if ci.honest {
+			r.HonestChanges++
+			want += int64(honestNodes - 1)
+		}
+	}
+	for _, p := range s.peers {
+		if p.byz == nil {
+			got += p.delivered
+		}
+	}
+	if want > 0 {
+		r.Delivery = float64(got) / float64(want)
+		if r.Delivery > 1 {
+			r.Delivery = 1
+		}
+	} else {
+		r.Delivery = 1
+	}
+	if len(s.peers) > 0 {
+		r.MessagesPerNode = float64(m.msgs) / float64(len(s.peers))
+		r.BytesPerNode = float64(m.bytes) / float64(len(s.peers))
+	}
+	if len(m.lat) > 0 {
+		r.DupsPerDelivery = float64(m.dups) / float64(len(m.lat))
+		lat := sortedCopy(m.lat)
+		r.LatencyP50 = time.Duration(percentile(lat, 50))
+		r.LatencyP90 = time.Duration(percentile(lat, 90))
+		r.LatencyP99 = time.Duration(percentile(lat, 99))
+		r.LatencyMax = time.Duration(lat[len(lat)-1])
+		r.Latencies = make([]time.Duration, len(lat))
+		for i, l := range lat {
+			r.Latencies[i] = time.Duration(l)
+		}
+	}
+	// Fold the final states into the trace so a diverging end state shows.
+	for _, p := range s.peers {
+		if p.up {
+			h, n := s.stateOf(p)
+			s.mix(uint64(n))
+			for k := 0; k < 32; k += 8 {
+				s.mix(uint64(h[k]) | uint64(h[k+1])<<8 | uint64(h[k+2])<<16 | uint64(h[k+3])<<24 | uint64(h[k+4])<<32 | uint64(h[k+5])<<40 | uint64(h[k+6])<<48 | uint64(h[k+7])<<56)
+			}
+		}
+	}
+	r.TraceHash = s.TraceHash()
+	return r
+}
+
+var _ = crdt.ID{}

@@ -1,0 +1,678 @@
+package sim
+
+import (
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/convergenode/convergenode/crdt"
+	"github.com/convergenode/convergenode/topology"
+	"lukechampine.com/blake3"
+)
+
+// Epoch is the wall-clock time of virtual time zero.
+var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Sim is a deterministic discrete-event simulation of a network of nodes.
+// It runs on the caller's goroutine and is not safe for concurrent use.
+type Sim struct {
+	cfg    Config
+	rng    *rand.Rand // network and workload randomness
+	now    int64      // virtual nanoseconds since Epoch
+	q      queue
+	seq    uint64
+	peers  []*peer
+	scen   *topology.Scenario
+	router topology.Router
+	index  map[string]int // peer ID -> index
+	author map[crdt.Author]int
+
+	msgs   []*msgInfo         // interned gossip messages
+	msgIdx map[[32]byte]int32 // content hash -> index into msgs
+	ge     map[uint64]bool    // Gilbert–Elliott state per directed link (true = bad)
+	fifo   map[uint64]int64   // last arrival per directed stream
+	groups []int32            // partition group per node (nil = none)
+	oneway []cut              // one-way cuts
+	links  map[uint64]*Link   // per directed link overrides
+
+	trace     uint64 // running FNV-1a trace hash
+	events    uint64
+	curHop    int32 // hop of the packet being stepped (-1: stream)
+	inv       *invariants
+	met       *metrics
+	lastFault int64
+	stopped   bool
+	ephSeq    int
+}
+
+// cut blocks messages from nodes in From to nodes in To.
+type cut struct {
+	from, to []bool
+}
+
+type peer struct {
+	i       int
+	id      string
+	key     ed25519.PrivateKey
+	author  crdt.Author
+	node    Node
+	up      bool
+	log     [][]byte
+	seen    []uint64 // bitset over s.msgs
+	skew    time.Duration
+	byz     *byzState
+	busy    int64 // uplink busy until
+	cpu     int64 // CPU busy until
+	restart int   // restarts so far (reseeds the node's RNG)
+
+	dirty     bool
+	headsKey  [32]byte
+	stateHash [32]byte
+
+	sentMsgs, sentBytes, recvMsgs, dups, delivered int64
+}
+
+// msgInfo is one distinct gossip message.
+type msgInfo struct {
+	topic   Topic
+	data    []byte
+	verdict Verdict
+	checked bool
+	ns      string // ephemeral namespace, for filtering
+}
+
+// packet kinds.
+const (
+	pkGossip uint8 = iota + 1
+	pkIHave
+	pkIWant
+	pkDirect
+)
+
+type packet struct {
+	kind uint8
+	msg  int32 // gossip, IHAVE, IWANT
+	data []byte
+}
+
+func (p *packet) size() int {
+	switch p.kind {
+	case pkIHave, pkIWant:
+		return 40
+	}
+	return len(p.data) + 8
+}
+
+// New builds a simulation: the topology, the nodes and the schedule of
+// workload, faults and Byzantine behaviour. Nothing runs until Run or
+// RunFor.
+func New(cfg Config) (*Sim, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Sim{
+		cfg:    cfg,
+		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
+		index:  make(map[string]int, cfg.Nodes),
+		author: make(map[crdt.Author]int, cfg.Nodes),
+		msgIdx: make(map[[32]byte]int32),
+		ge:     make(map[uint64]bool),
+		fifo:   make(map[uint64]int64),
+		links:  make(map[uint64]*Link),
+		trace:  14695981039346656037,
+	}
+	s.inv = newInvariants(s)
+	s.met = newMetrics(s)
+	scen, err := topology.New(cfg.Topology, cfg.Nodes, cfg.Params, rand.New(rand.NewPCG(cfg.Seed, 0x7090)))
+	if err != nil {
+		return nil, err
+	}
+	s.scen = scen
+	s.router = scen.Strategy.Router(scen.Graph, rand.New(rand.NewPCG(cfg.Seed, 0x2007)))
+	for i := 0; i < cfg.Nodes; i++ {
+		if err := s.addPeer(i); err != nil {
+			return nil, err
+		}
+	}
+	for _, b := range cfg.Byzantine {
+		s.peers[b.Node].byz = newByzState(b)
+	}
+	for i := range s.peers {
+		s.connectAll(i)
+	}
+	if w := scen.Partition; w != nil {
+		groups := w.Groups
+		s.at(w.At, func() { s.Partition(groups...) })
+		s.at(w.Heal, func() { s.Heal() })
+	}
+	s.scheduleWorkload()
+	for _, f := range cfg.Faults {
+		s.scheduleFault(f)
+	}
+	s.scheduleByzantine()
+	s.at(0, s.sample)
+	return s, nil
+}
+
+func (s *Sim) addPeer(i int) error {
+	var seed [32]byte
+	binary.LittleEndian.PutUint64(seed[:], s.cfg.Seed)
+	binary.LittleEndian.PutUint64(seed[8:], uint64(i))
+	copy(seed[16:], "convergenode-sim")
+	key := ed25519.NewKeyFromSeed(seed[:])
+	p := &peer{i: i, id: fmt.Sprintf("n%d", i), key: key, up: true, dirty: true}
+	copy(p.author[:], key.Public().(ed25519.PublicKey))
+	s.index[p.id] = i
+	s.author[p.author] = i
+	s.peers = append(s.peers, p)
+	if err := s.startNode(p, nil); err != nil {
+		return err
+	}
+	// Every node ticks with its own phase so that ticks do not pile up.
+	phase := time.Duration(s.rng.Int64N(int64(s.cfg.TickEvery)))
+	s.push(event{at: int64(phase), kind: evTick, node: int32(i)})
+	return nil
+}
+
+func (s *Sim) startNode(p *peer, log [][]byte) error {
+	n, err := s.cfg.Factory(NodeConfig{
+		Index: p.i,
+		Peer:  p.id,
+		Doc:   s.cfg.Doc,
+		Key:   p.key,
+		Rand:  rand.New(rand.NewPCG(s.cfg.Seed^uint64(p.i)<<20, uint64(p.restart))),
+		Log:   log,
+		Now:   s.nodeNow(p),
+	})
+	if err != nil {
+		return fmt.Errorf("sim: start node %d: %w", p.i, err)
+	}
+	p.node = n
+	p.dirty = true
+	return nil
+}
+
+// connectAll tells node i and its graph neighbours that they are connected
+// (when the link is not cut and both are up).
+func (s *Sim) connectAll(i int) {
+	g := s.scen.Graph
+	if g.Complete() && g.N() > 64 {
+		return // too many connections to announce; gossip still reaches everyone
+	}
+	for k, d := 0, g.Degree(i); k < d; k++ {
+		j := g.Neighbor(i, k)
+		s.connect(i, j)
+	}
+}
+
+func (s *Sim) connect(i, j int) {
+	a, b := s.peers[i], s.peers[j]
+	if !a.up || !b.up || s.blocked(i, j) || s.blocked(j, i) {
+		return
+	}
+	a.node.PeerUp(b.id)
+	b.node.PeerUp(a.id)
+	s.flush(a)
+	s.flush(b)
+}
+
+func (s *Sim) disconnect(i, j int) {
+	a, b := s.peers[i], s.peers[j]
+	if a.up {
+		a.node.PeerDown(b.id)
+		s.flush(a)
+	}
+	if b.up {
+		b.node.PeerDown(a.id)
+		s.flush(b)
+	}
+}
+
+// Now returns the virtual time.
+func (s *Sim) Now() time.Duration { return time.Duration(s.now) }
+
+func (s *Sim) nodeNow(p *peer) time.Time {
+	return Epoch.Add(time.Duration(s.now) + p.skew)
+}
+
+func (s *Sim) push(e event) {
+	s.seq++
+	e.seq = s.seq
+	s.q.push(e)
+}
+
+// at schedules fn at virtual time t (or now, if t has passed).
+func (s *Sim) at(t time.Duration, fn func()) {
+	at := int64(t)
+	if at < s.now {
+		at = s.now
+	}
+	s.push(event{at: at, kind: evFunc, fn: fn, node: -1})
+}
+
+// after schedules fn d after now.
+func (s *Sim) after(d time.Duration, fn func()) { s.at(time.Duration(s.now)+d, fn) }
+
+func (s *Sim) mix(vs ...uint64) {
+	h := s.trace
+	for _, v := range vs {
+		for k := 0; k < 8; k++ {
+			h ^= v & 0xff
+			h *= 1099511628211
+			v >>= 8
+		}
+	}
+	s.trace = h
+}
+
+// TraceHash returns the hash of every event fired so far.
+func (s *Sim) TraceHash() string { return fmt.Sprintf("%016x", s.trace) }
+
+// Events returns how many events have fired.
+func (s *Sim) Events() uint64 { return s.events }
+
+// step fires the next event. It returns false when the queue is empty.
+func (s *Sim) step() bool {
+	if s.q.Len() == 0 {
+		return false
+	}
+	e := s.q.pop()
+	s.now = e.at
+	s.events++
+	var msg, size uint64
+	if e.pk != nil {
+		msg, size = uint64(uint32(e.pk.msg)), uint64(len(e.pk.data))
+	}
+	s.mix(uint64(e.at), uint64(e.kind), uint64(uint32(e.node)), uint64(uint32(e.from)), msg, size)
+	switch e.kind {
+	case evDeliver:
+		s.deliver(e)
+	case evTick:
+		p := s.peers[e.node]
+		if p.up {
+			p.node.Tick(s.nodeNow(p))
+			s.flush(p)
+		}
+		s.push(event{at: s.now + int64(s.cfg.TickEvery), kind: evTick, node: e.node})
+	case evFunc:
+		e.fn()
+	}
+	return true
+}
+
+// RunFor advances virtual time by d, firing every event due.
+func (s *Sim) RunFor(d time.Duration) {
+	s.RunUntil(time.Duration(s.now) + d)
+}
+
+// RunUntil fires every event due at or before virtual time t.
+func (s *Sim) RunUntil(t time.Duration) {
+	end := int64(t)
+	for s.q.Len() > 0 && s.q.peek().at <= end {
+		s.step()
+	}
+	if s.now < end {
+		s.now = end
+	}
+}
+
+// flush drains a node's Ready output: persist, publish, send, record.
+func (s *Sim) flush(p *peer) {
+	for p.up && p.node.HasReady() {
+		rd := p.node.Ready()
+		p.log = append(p.log, rd.Persist...)
+		for _, a := range rd.Applied {
+			s.onApplied(p, a)
+		}
+		if len(rd.Applied) > 0 {
+			p.dirty = true
+		}
+		for _, a := range rd.Alerts {
+			s.inv.onAlert(p, a)
+		}
+		for _, b := range rd.Broadcast {
+			if p.byz != nil {
+				s.byzPublish(p, b)
+				continue
+			}
+			s.publish(p, b.Topic, b.Data)
+		}
+		for _, d := range rd.Send {
+			j, ok := s.index[d.To]
+			if !ok {
+				continue
+			}
+			if p.byz != nil && s.byzSend(p, j, d.Data) {
+				continue
+			}
+			s.sendDirect(p.i, j, d.Data)
+		}
+		p.node.Advance()
+	}
+}
+
+// intern returns the index of a gossip message, adding it if new.
+func (s *Sim) intern(topic Topic, data []byte) int32 {
+	h := blake3.New(32, nil)
+	h.Write([]byte{byte(topic)})
+	h.Write(data)
+	var k [32]byte
+	h.Sum(k[:0])
+	if i, ok := s.msgIdx[k]; ok {
+		return i
+	}
+	i := int32(len(s.msgs))
+	m := &msgInfo{topic: topic, data: data}
+	if topic == TopicEphemeral && s.scen.Subscriptions != nil {
+		m.ns = s.cfg.Namespace(data)
+	}
+	s.msgs = append(s.msgs, m)
+	s.msgIdx[k] = i
+	return i
+}
+
+func (p *peer) hasSeen(m int32) bool {
+	w := int(m >> 6)
+	return w < len(p.seen) && p.seen[w]&(1<<(uint(m)&63)) != 0
+}
+
+func (p *peer) markSeen(m int32) {
+	w := int(m >> 6)
+	for len(p.seen) <= w {
+		p.seen = append(p.seen, 0)
+	}
+	p.seen[w] |= 1 << (uint(m) & 63)
+}
+
+// verdict runs the stateless validator once per distinct message: the
+// simulator's signature cache keyed by the message bytes (and so by key,
+// ID and signature).
+func (s *Sim) verdict(m int32) Verdict {
+	mi := s.msgs[m]
+	if !mi.checked {
+		mi.verdict = s.cfg.Validator(s.cfg.Doc, mi.topic, mi.data)
+		mi.checked = true
+		s.met.verifications++
+	}
+	return mi.verdict
+}
+
+// publish sends a node's own gossip message along the strategy.
+func (s *Sim) publish(p *peer, topic Topic, data []byte) {
+	m := s.intern(topic, data)
+	p.markSeen(m)
+	s.forward(p, m, -1, 0)
+}
+
+// forward passes message m on from p, which got it from `from` at hop.
+func (s *Sim) forward(p *peer, m int32, from int, hop int32) {
+	if p.byz != nil && p.byz.b.Behaviours.Has(BehaviourCensor) && from >= 0 {
+		return
+	}
+	eager, lazy := s.router.Route(p.i, from, int(hop), s.rng, nil, nil)
+	ns := s.msgs[m].ns
+	pk := &packet{kind: pkGossip, msg: m, data: s.msgs[m].data}
+	for _, j := range eager {
+		if ns != "" && !s.scen.Subscribed(j, ns) {
+			continue
+		}
+		s.transmit(p.i, j, pk, hop+1, false)
+	}
+	if len(lazy) > 0 {
+		ih := &packet{kind: pkIHave, msg: m}
+		for _, j := range lazy {
+			if ns != "" && !s.scen.Subscribed(j, ns) {
+				continue
+			}
+			s.transmit(p.i, j, ih, hop+1, false)
+		}
+	}
+}
+
+func (s *Sim) sendDirect(from, to int, data []byte) {
+	s.transmit(from, to, &packet{kind: pkDirect, msg: -1, data: data}, -1, true)
+}
+
+func pairKey(a, b int) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+
+// link returns the model of the directed link a->b.
+func (s *Sim) link(a, b int) *Link {
+	if len(s.links) > 0 {
+		if l, ok := s.links[pairKey(a, b)]; ok {
+			return l
+		}
+	}
+	return &s.cfg.Link
+}
+
+// blocked reports whether a partition stops a->b.
+func (s *Sim) blocked(a, b int) bool {
+	if s.groups != nil && s.groups[a] != s.groups[b] {
+		return true
+	}
+	for _, c := range s.oneway {
+		if c.from[a] && c.to[b] {
+			return true
+		}
+	}
+	return false
+}
+
+// transmit puts one packet on the wire from a to b.
+func (s *Sim) transmit(a, b int, pk *packet, hop int32, stream bool) {
+	pa := s.peers[a]
+	size := int64(pk.size())
+	pa.sentMsgs++
+	pa.sentBytes += size
+	s.met.msgs++
+	s.met.bytes += size
+	if s.blocked(a, b) {
+		s.met.dropped++
+		return
+	}
+	l := s.link(a, b)
+	if l.Down {
+		s.met.dropped++
+		return
+	}
+	dep := s.now
+	if l.Bandwidth > 0 {
+		if pa.busy > dep {
+			dep = pa.busy
+		}
+		dep += size * int64(time.Second) / l.Bandwidth
+		pa.busy = dep
+	}
+	lat := s.latency(a, b, l)
+	if stream {
+		// A stream is reliable and ordered: a loss costs a retransmission
+		// timeout, and nothing overtakes an earlier message.
+		rto := 2*l.Latency.Base + 200*time.Millisecond
+		for tries := 0; tries < 8 && s.lost(a, b, l); tries++ {
+			lat += rto
+			s.met.retransmits++
+		}
+		at := dep + int64(lat)
+		k := pairKey(a, b)
+		if last := s.fifo[k]; at < last {
+			at = last
+		}
+		s.fifo[k] = at
+		s.push(event{at: at, kind: evDeliver, node: int32(b), from: int32(a), hop: hop, pk: pk})
+		return
+	}
+	if s.lost(a, b, l) {
+		s.met.lost++
+		return
+	}
+	if l.Reorder > 0 && s.rng.Float64() < l.Reorder {
+		rm := l.ReorderMax
+		if rm <= 0 {
+			rm = 4 * l.Latency.Base
+		}
+		if rm > 0 {
+			lat += time.Duration(s.rng.Int64N(int64(rm)))
+		}
+	}
+	s.push(event{at: dep + int64(lat), kind: evDeliver, node: int32(b), from: int32(a), hop: hop, pk: pk})
+	if l.Dup > 0 && s.rng.Float64() < l.Dup {
+		s.met.duplicated++
+		extra := s.latency(a, b, l)
+		s.push(event{at: dep + int64(lat+extra/2), kind: evDeliver, node: int32(b), from: int32(a), hop: hop, pk: pk})
+	}
+}
+
+func (s *Sim) latency(a, b int, l *Link) time.Duration {
+	var d time.Duration
+	if r := s.cfg.Regions; r != nil {
+		d = r.Matrix[r.of(a)][r.of(b)]
+	} else {
+		d = l.Latency.Sample(s.rng)
+	}
+	if l.Jitter > 0 {
+		d += time.Duration(s.rng.Int64N(int64(l.Jitter)))
+	}
+	return d
+}
+
+// lost draws whether one message on a->b is lost.
+func (s *Sim) lost(a, b int, l *Link) bool {
+	p := l.Loss
+	if bu := l.Burst; bu != nil {
+		k := pairKey(a, b)
+		bad := s.ge[k]
+		if bad {
+			if s.rng.Float64() < bu.PGood {
+				bad = false
+			}
+		} else if s.rng.Float64() < bu.PBad {
+			bad = true
+		}
+		s.ge[k] = bad
+		if bad {
+			p = bu.LossBad
+		}
+	}
+	return p > 0 && s.rng.Float64() < p
+}
+
+// deliver handles a packet arriving at a node.
+func (s *Sim) deliver(e event) {
+	p := s.peers[e.node]
+	if !p.up {
+		s.met.dropped++
+		return
+	}
+	pk := e.pk
+	from := s.peers[e.from]
+	switch pk.kind {
+	case pkIHave:
+		if !p.hasSeen(pk.msg) {
+			s.transmit(p.i, from.i, &packet{kind: pkIWant, msg: pk.msg}, e.hop, false)
+		}
+		return
+	case pkIWant:
+		if p.hasSeen(pk.msg) && (p.byz == nil || !p.byz.b.Behaviours.Has(BehaviourCensor)) {
+			s.transmit(p.i, from.i, &packet{kind: pkGossip, msg: pk.msg, data: s.msgs[pk.msg].data}, e.hop, false)
+		}
+		return
+	}
+	// CPU model: every packet costs the receiving node CPU time (a
+	// signature check for a new gossip message, a cache hit otherwise); a
+	// busy node handles the packet when it is free.
+	if !e.charged {
+		cost := int64(s.cfg.CachedCost)
+		if pk.kind == pkGossip && !p.hasSeen(pk.msg) {
+			cost = int64(s.cfg.VerifyCost)
+		}
+		start := s.now
+		if p.cpu > start {
+			start = p.cpu
+		}
+		p.cpu = start + cost
+		if start > s.now {
+			e.at = start
+			e.charged = true
+			s.push(e)
+			return
+		}
+	}
+	p.recvMsgs++
+	if pk.kind == pkGossip {
+		if p.hasSeen(pk.msg) {
+			p.dups++
+			s.met.dups++
+			return
+		}
+		p.markSeen(pk.msg)
+		switch s.verdict(pk.msg) {
+		case Reject:
+			s.met.rejected++
+			return
+		case Ignore:
+			s.met.ignored++
+			return
+		}
+		mi := s.msgs[pk.msg]
+		if mi.ns == "" || s.scen.Subscribed(p.i, mi.ns) {
+			s.stepNode(p, from.id, pk.data, e.hop)
+		}
+		if p.up {
+			s.forward(p, pk.msg, from.i, e.hop)
+		}
+		return
+	}
+	s.stepNode(p, from.id, pk.data, -1)
+}
+
+func (s *Sim) stepNode(p *peer, from string, data []byte, hop int32) {
+	s.curHop = hop
+	if err := p.node.Step(from, data); err != nil {
+		s.met.stepErrors++
+	}
+	s.flush(p)
+	s.curHop = -1
+}
+
+// Propose makes node i write ops now.
+func (s *Sim) Propose(i int, ops ...crdt.Op) error {
+	p := s.peers[i]
+	if !p.up {
+		return fmt.Errorf("sim: node %d is down", i)
+	}
+	if err := p.node.Propose(ops...); err != nil {
+		return err
+	}
+	s.flush(p)
+	return nil
+}
+
+// SetPresence makes node i set an ephemeral value now.
+func (s *Sim) SetPresence(i int, ns, key string, v crdt.Value) error {
+	p := s.peers[i]
+	if !p.up {
+		return fmt.Errorf("sim: node %d is down", i)
+	}
+	if err := p.node.SetPresence(ns, key, v); err != nil {
+		return err
+	}
+	s.flush(p)
+	return nil
+}
+
+// Len returns the number of nodes.
+func (s *Sim) Len() int { return len(s.peers) }
+
+// Node returns node i's core (for inspection; do not drive it directly).
+func (s *Sim) Node(i int) Node { return s.peers[i].node }
+
+// Up reports whether node i is running.
+func (s *Sim) Up(i int) bool { return s.peers[i].up }
+
+// Honest reports whether node i runs no Byzantine behaviour.
+func (s *Sim) Honest(i int) bool { return s.peers[i].byz == nil }
+
+// Scenario returns the topology scenario.
+func (s *Sim) Scenario() *topology.Scenario { return s.scen }
