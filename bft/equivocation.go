@@ -3,6 +3,7 @@ package bft
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/convergenode/convergenode/crdt"
 )
@@ -135,4 +136,154 @@ func Conflicts(a, b *crdt.Change) bool {
 		return false
 	}
 	return a.Prev == b.Prev || (a.Seq <= b.LastSeq() && b.Seq <= a.LastSeq())
+}
+
+// index records the accepted change c (ID id; env is nil for changes the
+// gate did not see signed) for equivocation detection and the writer set,
+// and returns a new proof if c conflicts with an accepted change of its
+// author.
+func (g *Gate) index(id crdt.ID, c *crdt.Change, env *Envelope, past *writerSnap) *EquivocationProof {
+	if g.writers != nil {
+		if past == nil {
+			past = g.writers.past(c.Parents)
+		}
+		g.writers.record(id, c, past)
+	}
+	ix := g.authors[c.Author]
+	if ix == nil {
+		ix = &authorIndex{}
+		g.authors[c.Author] = ix
+	}
+	var proof *EquivocationProof
+	if other, ok := ix.overlap(c.Seq, c.LastSeq()); ok && env != nil && other.signed {
+		if oc, ok := g.graph.Get(other.id); ok {
+			if raw, err := oc.Encode(); err == nil {
+				o := &Envelope{Change: oc, ID: other.id, Sig: other.sig, Raw: raw, checked: true}
+				proof = g.keepProof(NewProof(env, o))
+			}
+		}
+	}
+	sp := span{start: c.Seq, end: c.LastSeq(), id: id, signed: env != nil}
+	if env != nil {
+		sp.sig = env.Sig
+	}
+	ix.insert(sp)
+	return proof
+}
+
+// keepProof stores p unless it is known or its author has
+// MaxProofsPerAuthor proofs; it returns p if stored.
+func (g *Gate) keepProof(p *EquivocationProof) *EquivocationProof {
+	k := [2]crdt.ID{p.A.ID, p.B.ID}
+	a := p.Author()
+	if g.proofs[k] != nil || g.byAuthor[a] >= g.cfg.MaxProofsPerAuthor {
+		return nil
+	}
+	g.proofs[k] = p
+	g.byAuthor[a]++
+	return p
+}
+
+// AddProof verifies a proof received from elsewhere (e.g. the evidence
+// topic) and keeps it. It reports whether the proof was new and kept; an
+// invalid proof, or one for another document, is an error.
+func (g *Gate) AddProof(p *EquivocationProof) (bool, error) {
+	if err := p.Verify(); err != nil {
+		return false, err
+	}
+	if p.Doc() != g.docID {
+		return false, fmt.Errorf("bft: add proof: %w", ErrWrongDoc)
+	}
+	for _, e := range []*Envelope{p.A, p.B} {
+		e.checked = true
+	}
+	return g.keepProof(p) != nil, nil
+}
+
+// Proofs returns the equivocation proofs held, sorted by author, then by
+// the IDs of the two changes.
+func (g *Gate) Proofs() []*EquivocationProof {
+	out := make([]*EquivocationProof, 0, len(g.proofs))
+	for _, p := range g.proofs {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(x, y *EquivocationProof) int {
+		if c := x.Author().Compare(y.Author()); c != 0 {
+			return c
+		}
+		if c := x.A.ID.Compare(y.A.ID); c != 0 {
+			return c
+		}
+		return x.B.ID.Compare(y.B.ID)
+	})
+	return out
+}
+
+// Equivocators returns the authors the gate holds proofs against, sorted.
+func (g *Gate) Equivocators() []crdt.Author {
+	out := make([]crdt.Author, 0, len(g.byAuthor))
+	for a := range g.byAuthor {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, crdt.Author.Compare)
+	return out
+}
+
+// span is one accepted change of an author: its seq range and signature
+// (kept to build equivocation proofs later).
+type span struct {
+	start, end uint64
+	id         crdt.ID
+	sig        [64]byte
+	signed     bool // false for changes that were in the document before the gate
+}
+
+// authorIndex holds an author's accepted changes sorted by (start, id),
+// with prefix maxima of end so overlap queries stop early: an honest
+// author's chain is disjoint and append-only, so both insert and query
+// are O(log n) for it.
+type authorIndex struct {
+	spans  []span
+	maxEnd []uint64 // maxEnd[i] = max(spans[0..i].end)
+}
+
+func cmpSpan(a span, start uint64, id crdt.ID) int {
+	switch {
+	case a.start < start:
+		return -1
+	case a.start > start:
+		return 1
+	}
+	return a.id.Compare(id)
+}
+
+// overlap returns the accepted change with the largest start whose range
+// intersects [s, e], if any.
+func (x *authorIndex) overlap(s, e uint64) (span, bool) {
+	// First span with start > e.
+	i, _ := slices.BinarySearchFunc(x.spans, e+1, func(a span, v uint64) int {
+		if a.start < v {
+			return -1
+		}
+		return 1
+	})
+	for j := i - 1; j >= 0 && x.maxEnd[j] >= s; j-- {
+		if x.spans[j].end >= s {
+			return x.spans[j], true
+		}
+	}
+	return span{}, false
+}
+
+func (x *authorIndex) insert(sp span) {
+	i, _ := slices.BinarySearchFunc(x.spans, sp, func(a, b span) int { return cmpSpan(a, b.start, b.id) })
+	x.spans = slices.Insert(x.spans, i, sp)
+	x.maxEnd = slices.Insert(x.maxEnd, i, 0)
+	for j := i; j < len(x.spans); j++ {
+		m := x.spans[j].end
+		if j > 0 && x.maxEnd[j-1] > m {
+			m = x.maxEnd[j-1]
+		}
+		x.maxEnd[j] = m
+	}
 }
