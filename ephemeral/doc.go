@@ -45,12 +45,15 @@
 //
 // # Expiry
 //
-// An entry (or tombstone) expires at its Time.Wall + TTL (default 30 s), so
-// all replicas expire the same entries. [Store.Tick] re-signs the local
-// author's live entries with a fresh timestamp once they are
-// [Config.Heartbeat] old (default 15 s) and returns that heartbeat batch for
-// broadcast; an author that stops sending vanishes within TTL.
-// [Store.RemoveAuthor] drops a peer's entries at once when it leaves.
+// An entry (or tombstone) expires TTL (default 30 s) after the time of the
+// newest batch that carried it ([Entry.Expires]), so replicas that received
+// the same batches expire the same entries. [Store.Tick] re-sends the local
+// author's live entries in a fresh signed batch once they are
+// [Config.Heartbeat] old (default 15 s) and returns that heartbeat for
+// broadcast. A heartbeat keeps each update's original timestamp: it renews
+// the entry but never wins a last-writer-wins race it had not already won.
+// An author that stops sending vanishes within TTL; [Store.RemoveAuthor]
+// drops a peer's entries at once when it leaves.
 //
 // # Usage
 //

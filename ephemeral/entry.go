@@ -2,6 +2,7 @@ package ephemeral
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/convergenode/convergenode/crdt"
 )
@@ -12,7 +13,9 @@ type Entry struct {
 	Key       string
 	Author    crdt.Author // the writer (and, in an owned namespace, the owner)
 	Value     crdt.Value
-	Time      Timestamp // HLC timestamp of the write; the entry expires at Time.Wall + TTL
+	Time      Timestamp // HLC timestamp of the write: the LWW order
+	Expires   time.Time // Renewed.Wall + TTL: when the entry goes unless renewed
+	Renewed   Timestamp // time of the newest batch that carried this write (heartbeats renew it)
 }
 
 // Update is one change carried by a [Batch]: a set, or a delete (a
@@ -20,7 +23,7 @@ type Entry struct {
 type Update struct {
 	Namespace string
 	Key       string
-	Time      Timestamp  // when the author made the change; at most the batch's Time
+	Time      Timestamp  // when the author made the change (heartbeats keep it); at most the batch's Time
 	Delete    bool       // tombstone; Value must be null
 	Value     crdt.Value // the new value of a set
 }
@@ -71,10 +74,16 @@ func (e Event) String() string {
 // record is the stored state of one slot: the winning write so far.
 type record struct {
 	author  crdt.Author
-	time    Timestamp
+	time    Timestamp // LWW order
+	renewed Timestamp // newest batch time carrying this write (or time, while unflushed)
 	deleted bool
 	value   crdt.Value
-	batch   *Batch // signed batch that carried this write; nil while local and unflushed
+	batch   *Batch // newest signed batch that carried this write; nil while local and unflushed
+}
+
+// sameWrite reports whether r and o are the same write (a heartbeat of it).
+func (r *record) sameWrite(o *record) bool {
+	return r.time == o.time && r.author == o.author && r.deleted == o.deleted && r.value == o.value
 }
 
 // lwwCompare orders two writes to one slot: by time, then author, then

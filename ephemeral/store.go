@@ -163,7 +163,8 @@ func (s *Store) Set(ns, key string, v crdt.Value, now time.Time) error {
 		return fmt.Errorf("ephemeral: set %s/%s: %w", ns, key, err)
 	}
 	s.observe(now)
-	r := &record{author: s.self, time: s.clock.Now(now), value: v}
+	ts := s.clock.Now(now)
+	r := &record{author: s.self, time: ts, renewed: ts, value: v}
 	ev, _ := s.put(ns, s.slotOf(ns, s.self, key), r)
 	s.pending[ref{ns, s.slotOf(ns, s.self, key)}] = struct{}{}
 	if ev != nil {
@@ -184,7 +185,8 @@ func (s *Store) Delete(ns, key string, now time.Time) error {
 		return nil
 	}
 	s.observe(now)
-	r := &record{author: s.self, time: s.clock.Now(now), deleted: true}
+	ts := s.clock.Now(now)
+	r := &record{author: s.self, time: ts, renewed: ts, deleted: true}
 	ev, _ := s.put(ns, sl, r)
 	s.pending[ref{ns, sl}] = struct{}{}
 	if ev != nil {
@@ -208,6 +210,14 @@ func checkLocal(ns, key string, v crdt.Value) error {
 func (s *Store) put(ns string, sl slot, r *record) (*Event, bool) {
 	sp := s.space(ns)
 	cur := sp.recs[sl]
+	if cur != nil && cur.sameWrite(r) {
+		// A heartbeat: the same write, carried by a newer batch.
+		if r.renewed.Compare(cur.renewed) > 0 {
+			cur.renewed, cur.batch = r.renewed, r.batch
+			s.scheduleScan(cur)
+		}
+		return nil, false
+	}
 	if cur != nil && lwwCompare(r.time, r.author, r.deleted, r.value,
 		cur.time, cur.author, cur.deleted, cur.value) <= 0 {
 		return nil, false
@@ -235,9 +245,9 @@ func (s *Store) countEntry(a crdt.Author, d int) {
 }
 
 func (s *Store) scheduleScan(r *record) {
-	at := r.time.Wall + s.ttl
+	at := r.renewed.Wall + s.ttl
 	if r.author == s.self && !r.deleted {
-		at = r.time.Wall + s.hb
+		at = r.renewed.Wall + s.hb
 	}
 	s.nextScan = min(s.nextScan, at)
 }
@@ -254,7 +264,12 @@ func (s *Store) Get(ns string, author crdt.Author, key string) (Entry, bool) {
 	if r == nil || r.deleted {
 		return Entry{}, false
 	}
-	return Entry{Namespace: ns, Key: key, Author: r.author, Value: r.value, Time: r.time}, true
+	return s.entry(ns, key, r), true
+}
+
+func (s *Store) entry(ns, key string, r *record) Entry {
+	return Entry{Namespace: ns, Key: key, Author: r.author, Value: r.value, Time: r.time,
+		Renewed: r.renewed, Expires: time.UnixMilli(r.renewed.Wall + s.ttl).UTC()}
 }
 
 // All returns the live entries of namespace ns sorted by key, then author.
@@ -267,7 +282,7 @@ func (s *Store) All(ns string) []Entry {
 	out := make([]Entry, 0, len(sp.recs))
 	for sl, r := range sp.recs {
 		if !r.deleted {
-			out = append(out, Entry{Namespace: ns, Key: sl.key, Author: r.author, Value: r.value, Time: r.time})
+			out = append(out, s.entry(ns, sl.key, r))
 		}
 	}
 	slices.SortFunc(out, func(a, b Entry) int {
@@ -367,7 +382,7 @@ func (s *Store) merge(b *Batch, now time.Time, verify bool) ([]Event, error) {
 	if !p.bucket.take(max(1, len(b.Updates)), s.cfg.Rate, s.cfg.Burst, now) {
 		return nil, fmt.Errorf("%w: %s sent %d updates", ErrRateLimited, b.Author.Short(), len(b.Updates))
 	}
-	if grow := s.growth(b, nowMs); p.entries+grow > s.cfg.MaxEntriesPerAuthor {
+	if grow := s.growth(b); p.entries+grow > s.cfg.MaxEntriesPerAuthor {
 		return nil, fmt.Errorf("%w: %s would hold %d entries, limit %d",
 			ErrTooManyEntries, b.Author.Short(), p.entries+grow, s.cfg.MaxEntriesPerAuthor)
 	}
@@ -379,10 +394,7 @@ func (s *Store) merge(b *Batch, now time.Time, verify bool) ([]Event, error) {
 	var evs []Event
 	for i := range b.Updates {
 		u := &b.Updates[i]
-		if u.Time.Wall+s.ttl <= nowMs {
-			continue
-		}
-		r := &record{author: b.Author, time: u.Time, deleted: u.Delete, value: u.Value, batch: b}
+		r := &record{author: b.Author, time: u.Time, renewed: b.Time, deleted: u.Delete, value: u.Value, batch: b}
 		if ev, _ := s.put(u.Namespace, s.slotOf(u.Namespace, b.Author, u.Key), r); ev != nil {
 			evs = append(evs, *ev)
 		}
@@ -392,13 +404,10 @@ func (s *Store) merge(b *Batch, now time.Time, verify bool) ([]Event, error) {
 }
 
 // growth returns how many more records b's author would hold after b.
-func (s *Store) growth(b *Batch, nowMs int64) int {
+func (s *Store) growth(b *Batch) int {
 	n := 0
 	for i := range b.Updates {
 		u := &b.Updates[i]
-		if u.Time.Wall+s.ttl <= nowMs {
-			continue
-		}
 		var cur *record
 		if sp := s.spaces[u.Namespace]; sp != nil {
 			cur = sp.recs[s.slotOf(u.Namespace, b.Author, u.Key)]
@@ -459,8 +468,10 @@ func (s *Store) Flush(now time.Time) []*Batch {
 
 // Tick advances the store to physical time now: it expires entries whose TTL
 // ran out (EventExpire), forgets stale replay state, and returns the batches
-// to broadcast: the pending local writes plus a heartbeat that re-signs, with
-// a fresh timestamp, every local live entry older than Config.Heartbeat.
+// to broadcast: the pending local writes plus a heartbeat that re-sends, in a
+// new signed batch, every local live entry last sent Config.Heartbeat ago or
+// more. A heartbeat keeps each update's original Time, so it renews the
+// entry without winning over newer writes in a shared namespace.
 // Call it at least every Heartbeat/2 or so; it is cheap when nothing is due.
 // The events are also passed to the watchers.
 func (s *Store) Tick(now time.Time) ([]*Batch, []Event) {
@@ -484,7 +495,7 @@ func (s *Store) expire(nowMs int64) []Event {
 	s.nextScan = math.MaxInt64
 	for ns, sp := range s.spaces {
 		for sl, r := range sp.recs {
-			if r.time.Wall+s.ttl > nowMs {
+			if r.renewed.Wall+s.ttl > nowMs {
 				s.scheduleScan(r)
 				continue
 			}
@@ -525,8 +536,7 @@ func (s *Store) flush(now time.Time, heartbeat bool) []*Batch {
 	nowMs := s.observe(now)
 	type item struct {
 		ref
-		r     *record
-		renew bool
+		r *record
 	}
 	var items []item
 	for rf := range s.pending {
@@ -542,8 +552,8 @@ func (s *Store) flush(now time.Time, heartbeat bool) []*Batch {
 	if heartbeat {
 		for ns, sp := range s.spaces {
 			for sl, r := range sp.recs {
-				if r.author == s.self && !r.deleted && r.batch != nil && r.time.Wall+s.hb <= nowMs {
-					items = append(items, item{ref: ref{ns, sl}, r: r, renew: true})
+				if r.author == s.self && !r.deleted && r.batch != nil && r.renewed.Wall+s.hb <= nowMs {
+					items = append(items, item{ref: ref{ns, sl}, r: r})
 				}
 			}
 		}
@@ -567,10 +577,8 @@ func (s *Store) flush(now time.Time, heartbeat bool) []*Batch {
 		}
 		b := &Batch{Doc: s.cfg.Doc, Time: s.clock.Now(now), Updates: make([]Update, n)}
 		for i, it := range items[:n] {
-			if it.renew {
-				it.r.time = b.Time
-				s.scheduleScan(it.r)
-			}
+			it.r.renewed = b.Time
+			s.scheduleScan(it.r)
 			b.Updates[i] = Update{Namespace: it.ns, Key: it.sl.key, Time: it.r.time, Delete: it.r.deleted, Value: it.r.value}
 			it.r.batch = b
 		}

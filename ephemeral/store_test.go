@@ -481,3 +481,59 @@ func TestEchoOfOwnBatchIgnored(t *testing.T) {
 		t.Fatalf("echo: %v %v", evs, err)
 	}
 }
+
+// A heartbeat renews an entry but is not a new write: in a shared namespace
+// it must not beat a newer write by someone else.
+func TestHeartbeatDoesNotWinSharedKey(t *testing.T) {
+	a, b, c := newTestStore(t, 1, nil), newTestStore(t, 2, nil), newTestStore(t, 3, nil)
+	mustSet(t, a, "board", "title", crdt.String("old"), t0)
+	xa := flushOne(t, a, t0)
+	for _, s := range []*Store{b, c} {
+		if _, err := s.Merge(xa, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t5 := t0.Add(5 * time.Second)
+	mustSet(t, b, "board", "title", crdt.String("new"), t5)
+	if _, err := c.Merge(flushOne(t, b, t5), t5); err != nil {
+		t.Fatal(err)
+	}
+	// a has not heard of b's write and heartbeats its own.
+	t15 := t0.Add(15 * time.Second)
+	hb, _ := a.Tick(t15)
+	if len(hb) != 1 || hb[0].Updates[0].Time.Wall != t0.UnixMilli() {
+		t.Fatalf("heartbeat %+v", hb)
+	}
+	evs, err := c.Merge(hb[0], t15)
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("heartbeat after newer write: %v %v", evs, err)
+	}
+	if e, _ := c.Get("board", crdt.Author{}, "title"); e.Value != crdt.String("new") {
+		t.Fatalf("heartbeat overwrote a newer write: %v", e)
+	}
+	// Where a's write is still current, the heartbeat renews it silently.
+	d := newTestStore(t, 4, nil)
+	if _, err := d.Merge(xa, t0); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := d.Merge(hb[0], t15); err != nil || len(evs) != 0 {
+		t.Fatalf("renewal: %v %v", evs, err)
+	}
+	e, _ := d.Get("board", crdt.Author{}, "title")
+	if want := t15.Add(30 * time.Second); !e.Expires.Equal(want) || e.Time.Wall != t0.UnixMilli() {
+		t.Fatalf("renewed entry expires %v (time %v), want %v", e.Expires, e.Time, want)
+	}
+	if _, evs := d.Tick(t0.Add(40 * time.Second)); len(evs) != 0 {
+		t.Fatalf("renewed entry expired early: %v", evs)
+	}
+	// A newcomer's snapshot carries the renewing batch, so it agrees on expiry.
+	n := newTestStore(t, 5, nil)
+	for _, x := range d.Snapshot() {
+		if _, err := n.Merge(x, t15); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e2, _ := n.Get("board", crdt.Author{}, "title"); !e2.Expires.Equal(e.Expires) {
+		t.Fatalf("newcomer expiry %v, want %v", e2.Expires, e.Expires)
+	}
+}
