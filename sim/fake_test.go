@@ -16,16 +16,16 @@ import (
 // changes are opaque blobs in a grow-only set, reconciliation is a full
 // digest exchange with a random peer every second.
 type fakeNode struct {
-	author  crdt.Author
-	rng     *rand.Rand
-	changes map[crdt.ID][]byte
-	ids     []crdt.ID
-	peers   []string
-	seq     uint64
-	pending int
-	rd      Ready
+	author   crdt.Author
+	rng      *rand.Rand
+	changes  map[crdt.ID][]byte
+	ids      []crdt.ID
+	peers    []string
+	seq      uint64
+	pending  int
+	rd       Ready
 	lastSync time.Time
-	pres    map[string]map[string]string
+	pres     map[string]map[string]string
 }
 
 func newFake(cfg NodeConfig) (Node, error) {

@@ -17,11 +17,11 @@ type event struct {
 	kind eventKind
 	// charged marks a delivery whose CPU time is already booked.
 	charged bool
-	node int32
-	from int32
-	hop  int32
-	pk   *packet
-	fn   func()
+	node    int32
+	from    int32
+	hop     int32
+	pk      *packet
+	fn      func()
 }
 
 // queue is a binary min-heap of events ordered by (at, seq).

@@ -1,0 +1,72 @@
+package sim
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+)
+
+type datadrivenArg = datadriven.CmdArg
+
+// stabilize [max=30s]
+//
+// Runs until every honest up node has the same state, checking every
+// 50ms, for at most max. Prints how long it took.
+func handleStabilize(e *Env, c Cmd) (string, error) {
+	maxD, err := argDur(c, "max", 30*time.Second)
+	if err != nil {
+		return "", err
+	}
+	s := e.Sim
+	start := s.Now()
+	step := 50 * time.Millisecond
+	for s.Now()-start < maxD {
+		s.RunFor(step)
+		if s.converged() {
+			return fmt.Sprintf("stable after %v\n", (s.Now() - start).Round(step)), nil
+		}
+	}
+	return fmt.Sprintf("not stable after %v: %s\n", maxD, groupsString(s.stateGroups())), nil
+}
+
+// run 1s
+//
+// Advances virtual time.
+func handleRun(e *Env, c Cmd) (string, error) {
+	pos := positional(c)
+	if len(pos) != 1 {
+		return "", fmt.Errorf("want run DURATION")
+	}
+	d, err := time.ParseDuration(pos[0])
+	if err != nil {
+		return "", err
+	}
+	e.Sim.RunFor(d)
+	return fmt.Sprintf("t=%v\n", e.Sim.Now()), nil
+}
+
+// converged?
+//
+// Says whether every honest up node has the same state, and if not, which
+// nodes agree with which.
+func handleConverged(e *Env, _ Cmd) (string, error) {
+	g := e.Sim.stateGroups()
+	n := 0
+	if len(g) > 0 {
+		n = e.Sim.peers[g[0][0]].node.Len()
+	}
+	if len(g) <= 1 {
+		return fmt.Sprintf("yes: %d changes\n", n), nil
+	}
+	return "no: " + groupsString(g) + "\n", nil
+}
+
+func groupsString(g [][]int) string {
+	parts := make([]string, len(g))
+	for i, ns := range g {
+		parts[i] = fmtNodes(ns)
+	}
+	return strings.Join(parts, " | ")
+}
