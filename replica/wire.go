@@ -46,7 +46,8 @@ const (
 	// request outside any session (a missing parent of a gossiped change).
 	MsgNeeds MsgType = 5
 	// MsgChanges carries encoded envelopes in causal order (Items), as batch
-	// Seq of a session's stream; Last marks the final batch.
+	// Seq of a session's stream; Last marks the final batch. With Reply set
+	// it answers a MsgNeeds instead (Seq is 0, Last marks the final part).
 	MsgChanges MsgType = 6
 	// MsgAck acknowledges batch Seq of a session's stream (flow control).
 	MsgAck MsgType = 7
@@ -83,7 +84,7 @@ func (t MsgType) String() string {
 type Message struct {
 	Type    MsgType
 	Session uint64    // Hello, Needs, Changes, Ack: session number chosen by the initiator
-	Reply   bool      // Hello: the responder's answer
+	Reply   bool      // Hello: the responder's answer; Changes: an answer to a Needs, outside the stream
 	Last    bool      // Changes: last batch of the stream
 	Seq     uint64    // Changes, Ack: batch number in the stream, from 0
 	IDs     []crdt.ID // Hello: heads; Needs: wanted IDs. Sorted, no duplicates.
@@ -97,15 +98,17 @@ var ErrBadMessage = errors.New("replica: bad message")
 const (
 	flagReply = 1 << 0 // Hello
 	flagLast  = 1 << 0 // Changes
+	flagAns   = 1 << 1 // Changes: answers a Needs
 )
 
 // EncodeMessage returns the canonical encoding of m:
 //
 //	version(1)=1 | type(1) | body
 //	change/evidence/ephemeral: bytes item
-//	hello:    uvarint session | flags(1) | ids | bloom
+//	hello:    uvarint session | flags(1) | ids | bloom   (flags: bit 0 reply)
 //	needs:    uvarint session | ids
 //	changes:  uvarint session | uvarint seq | flags(1) | uvarint n | bytes item * n
+//	          (flags: bit 0 last, bit 1 answers a needs)
 //	ack:      uvarint session | uvarint seq
 //	presence: uvarint n | bytes item * n
 //	ids   = uvarint n | id[32] * n            (strictly ascending)
@@ -171,6 +174,9 @@ func (m *Message) appendTo(dst []byte) ([]byte, error) {
 		var f byte
 		if m.Last {
 			f |= flagLast
+		}
+		if m.Reply {
+			f |= flagAns
 		}
 		dst = append(dst, f)
 		dst, err = appendItems(dst, m.Items)
@@ -279,10 +285,11 @@ func DecodeMessage(b []byte) (*Message, error) {
 		m.Session = d.uvarint()
 		m.Seq = d.uvarint()
 		f := d.byte1()
-		if f&^flagLast != 0 {
+		if f&^(flagLast|flagAns) != 0 {
 			d.failf("unknown changes flags %#x", f)
 		}
 		m.Last = f&flagLast != 0
+		m.Reply = f&flagAns != 0
 		m.Items = d.items()
 	case MsgAck:
 		m.Session = d.uvarint()

@@ -1,0 +1,192 @@
+package replica
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/convergenode/convergenode/bft"
+	"github.com/convergenode/convergenode/crdt"
+	"github.com/convergenode/convergenode/ephemeral"
+)
+
+// FlushPolicy says when proposed ops are packed into a signed change.
+type FlushPolicy uint8
+
+// The flush policies.
+const (
+	// FlushOnTick packs every op proposed since the previous Tick into one
+	// change at the next Tick: one signature per tick however many writes.
+	FlushOnTick FlushPolicy = iota
+	// FlushOnReady packs the ops proposed since the previous Ready into one
+	// change when Ready is called: lower latency, one change per driver
+	// loop iteration.
+	FlushOnReady
+)
+
+// Config configures a Replica. Zero fields take the value of DefaultConfig
+// (New fills them in); Doc and Key are required.
+type Config struct {
+	// Doc is the document ID. Required.
+	Doc string
+	// Key is the local author's Ed25519 private key: it signs local changes
+	// and ephemeral batches. Required.
+	Key ed25519.PrivateKey
+	// Rand is the only source of randomness (session numbers, Bloom filter
+	// seeds, the random peer of periodic syncs). Pass a seeded source for
+	// reproducible runs. Default: a PCG seeded from the public key.
+	Rand *rand.Rand
+
+	// Gate configures the BFT gate (causal buffer quotas and TTL, writer
+	// set). Default: bft.DefaultGateConfig().
+	Gate bft.GateConfig
+	// Ephemeral configures the presence store; its Doc and Key are set from
+	// this Config. Default: ephemeral.DefaultConfig().
+	Ephemeral ephemeral.Config
+
+	// Flush says when proposed ops become a signed change (group commit).
+	// Default FlushOnTick.
+	Flush FlushPolicy
+	// MaxOpsPerChange caps the ops in one local change; a group larger than
+	// this is split into several changes. Default crdt.MaxOps (4096).
+	MaxOpsPerChange int
+	// MaxChangeBytes caps the estimated encoded size of one local change, in
+	// bytes; a larger group is split. Default 512 KiB (crdt.MaxChangeSize/2).
+	MaxChangeBytes int
+
+	// SyncInterval is how often, in Tick time, the replica starts a
+	// reconciliation with one up peer chosen at random (skipping peers in
+	// back-off or already in a session). Negative disables it. Default 10 s.
+	SyncInterval time.Duration
+	// SyncTimeout bounds a reconciliation session and an outstanding
+	// request for missing changes, in Tick time: a session not finished
+	// this long after its last progress fails. Default 10 s.
+	SyncTimeout time.Duration
+	// SyncBackoff is how long, after a failed session, periodic syncs skip
+	// the peer: SyncBackoff × 2^(failures-1), at most 64 × SyncBackoff.
+	// Default 5 s.
+	SyncBackoff time.Duration
+	// MinHelloGap is the shortest gap, in Tick time, between two sessions
+	// a peer may open with us; earlier hellos are ignored (a flood costs
+	// one decode each), and more than 8 in one gap raise a penalty alert.
+	// Default 200 ms.
+	MinHelloGap time.Duration
+	// MaxBatchChanges caps the changes in one reconciliation batch message.
+	// Default 512.
+	MaxBatchChanges int
+	// MaxBatchBytes caps the envelope bytes in one batch message (a single
+	// larger change still travels alone). Default 256 KiB.
+	MaxBatchBytes int
+	// SyncWindow is how many batches of one stream may be unacknowledged;
+	// the sender waits for acks beyond it, so a catch-up of any size holds
+	// at most SyncWindow × MaxBatchBytes in flight. Default 4.
+	SyncWindow int
+	// MaxNeedsRounds caps the needs → changes rounds in one session after
+	// the Bloom step (each round asks for the changes still missing). A
+	// session that needs more fails with a non-service alert. Default 16.
+	MaxNeedsRounds int
+	// BloomFPRate is the target false-positive rate of the Bloom filter in
+	// a hello. Each false positive costs about one extra round trip.
+	// Default 0.001 (about 1.8 bytes per change).
+	BloomFPRate float64
+	// MaxBloomEntries caps the changes a hello's Bloom filter covers (the
+	// newest since the last sync); older ones are then sent even if the
+	// peer has them. Default 200,000 (about 360 KiB at 0.1%).
+	MaxBloomEntries int
+	// ServeRate is the sustained rate, in bytes per second of Tick time, at
+	// which the replica answers one peer's needs requests; ServeBurst is the
+	// bucket size. Requests beyond it are dropped (an honest peer asks
+	// again). Defaults 16 MiB/s and 8 MiB.
+	ServeRate  int
+	ServeBurst int
+	// MaxOutstandingNeeds caps the change IDs the replica is waiting for
+	// from one peer outside a session. Default 4096.
+	MaxOutstandingNeeds int
+}
+
+// DefaultConfig returns the default configuration; set Doc and Key (and
+// normally Rand) before use.
+func DefaultConfig() Config {
+	return Config{
+		Gate:                bft.DefaultGateConfig(),
+		Ephemeral:           ephemeral.DefaultConfig(),
+		Flush:               FlushOnTick,
+		MaxOpsPerChange:     crdt.MaxOps,
+		MaxChangeBytes:      crdt.MaxChangeSize / 2,
+		SyncInterval:        10 * time.Second,
+		SyncTimeout:         10 * time.Second,
+		SyncBackoff:         5 * time.Second,
+		MinHelloGap:         200 * time.Millisecond,
+		MaxBatchChanges:     512,
+		MaxBatchBytes:       256 << 10,
+		SyncWindow:          4,
+		MaxNeedsRounds:      16,
+		BloomFPRate:         0.001,
+		MaxBloomEntries:     200_000,
+		ServeRate:           16 << 20,
+		ServeBurst:          8 << 20,
+		MaxOutstandingNeeds: 4096,
+	}
+}
+
+// ErrConfig is wrapped by New's configuration errors.
+var ErrConfig = errors.New("replica: bad config")
+
+func (c *Config) validate() error {
+	if len(c.Key) != ed25519.PrivateKeySize {
+		return fmt.Errorf("%w: Key is %d bytes, want %d", ErrConfig, len(c.Key), ed25519.PrivateKeySize)
+	}
+	if len(c.Doc) > crdt.MaxDocIDLen {
+		return fmt.Errorf("%w: Doc is %d bytes, limit %d", ErrConfig, len(c.Doc), crdt.MaxDocIDLen)
+	}
+	d := DefaultConfig()
+	if c.Rand == nil {
+		var s [4]uint64
+		for i := range s {
+			for j := 0; j < 8; j++ {
+				s[i] = s[i]<<8 | uint64(c.Key[32+i*8+j])
+			}
+		}
+		c.Rand = rand.New(rand.NewPCG(s[0]^s[2], s[1]^s[3]))
+	}
+	fillInt := func(p *int, def int) {
+		if *p <= 0 {
+			*p = def
+		}
+	}
+	fillDur := func(p *time.Duration, def time.Duration) {
+		if *p == 0 {
+			*p = def
+		}
+	}
+	fillInt(&c.MaxOpsPerChange, d.MaxOpsPerChange)
+	c.MaxOpsPerChange = min(c.MaxOpsPerChange, crdt.MaxOps)
+	fillInt(&c.MaxChangeBytes, d.MaxChangeBytes)
+	c.MaxChangeBytes = min(c.MaxChangeBytes, crdt.MaxChangeSize/2)
+	fillDur(&c.SyncInterval, d.SyncInterval)
+	fillDur(&c.SyncTimeout, d.SyncTimeout)
+	fillDur(&c.SyncBackoff, d.SyncBackoff)
+	fillDur(&c.MinHelloGap, d.MinHelloGap)
+	fillInt(&c.MaxBatchChanges, d.MaxBatchChanges)
+	c.MaxBatchChanges = min(c.MaxBatchChanges, MaxMsgItems)
+	fillInt(&c.MaxBatchBytes, d.MaxBatchBytes)
+	c.MaxBatchBytes = min(c.MaxBatchBytes, MaxMessageSize/2)
+	fillInt(&c.SyncWindow, d.SyncWindow)
+	fillInt(&c.MaxNeedsRounds, d.MaxNeedsRounds)
+	if !(c.BloomFPRate > 0 && c.BloomFPRate < 1) {
+		c.BloomFPRate = d.BloomFPRate
+	}
+	fillInt(&c.MaxBloomEntries, d.MaxBloomEntries)
+	for c.MaxBloomEntries > 1 && bloomSizeBytes(c.MaxBloomEntries, c.BloomFPRate) > MaxBloomBytes {
+		c.MaxBloomEntries /= 2
+	}
+	fillInt(&c.ServeRate, d.ServeRate)
+	fillInt(&c.ServeBurst, d.ServeBurst)
+	c.ServeBurst = max(c.ServeBurst, 2*MaxMessageSize)
+	fillInt(&c.MaxOutstandingNeeds, d.MaxOutstandingNeeds)
+	c.Ephemeral.Doc = c.Doc
+	c.Ephemeral.Key = c.Key
+	return nil
+}

@@ -1,0 +1,600 @@
+package replica
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/convergenode/convergenode/bft"
+	"github.com/convergenode/convergenode/crdt"
+	"github.com/convergenode/convergenode/ephemeral"
+)
+
+// Errors returned by the Replica's inputs.
+var (
+	ErrInvalidOp = errors.New("replica: invalid op")
+	ErrRestore   = errors.New("replica: restore")
+)
+
+// stored is one change the replica holds: its encoded envelope and its
+// position in the local apply order (a causal order).
+type stored struct {
+	env []byte
+	n   uint64
+}
+
+// Replica is the protocol core for one document: the document, the BFT
+// gate, the ephemeral store and the per-peer reconciliation state. It is a
+// deterministic state machine driven by Step, Tick, Propose, SetPresence,
+// PeerUp and PeerDown; its outputs are collected in a Ready. It is not safe
+// for concurrent use: the driver serialises every call (including Doc).
+type Replica struct {
+	cfg    Config
+	doc    *crdt.Doc
+	gate   *bft.Gate
+	eph    *ephemeral.Store
+	author crdt.Author
+	now    time.Time
+
+	store  map[crdt.ID]stored
+	nstore uint64
+
+	pending     []crdt.Op
+	pendingSize int
+
+	peers    map[PeerID]*peer
+	proofs   map[[64]byte]bool
+	nextSync time.Time
+
+	rd        Ready
+	restoring bool
+	stats     Stats
+}
+
+// Stats counts what a Replica did; for tests, benchmarks and metrics.
+type Stats struct {
+	LocalChanges   uint64 // signed local changes
+	LocalOps       uint64 // ops in them
+	Accepted       uint64 // remote changes accepted by the gate
+	MsgsSent       uint64 // messages in Ready.Send and Ready.Broadcast
+	BytesSent      uint64 // their bytes
+	SessionsOpened uint64 // sessions this replica initiated
+	SessionsDone   uint64 // initiated sessions that completed
+	SessionsFailed uint64 // sessions (either role) that failed or timed out
+	RoundTrips     uint64 // round trips of the completed initiated sessions: 1 (hello) + needs rounds
+	NeedsServed    uint64 // changes sent in answer to needs
+	StreamSent     uint64 // changes sent in session streams
+}
+
+// Footprint is the size of the replica's per-peer protocol state, the part
+// a misbehaving peer could try to inflate.
+type Footprint struct {
+	Peers      int // peers known
+	Sessions   int // open sessions
+	QueuedIDs  int // change IDs queued in outgoing streams
+	Tracked    int // IDs tracked as missing or asked for
+	PendingOps int // proposed ops not yet in a change
+}
+
+// New returns a replica for cfg.Doc with an empty document.
+func New(cfg Config) (*Replica, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &Replica{
+		cfg:    cfg,
+		store:  make(map[crdt.ID]stored),
+		peers:  make(map[PeerID]*peer),
+		proofs: make(map[[64]byte]bool),
+	}
+	r.author = bft.AuthorOf(cfg.Key.Public().(ed25519.PublicKey))
+	r.doc = crdt.NewDoc(crdt.DocOptions{ID: cfg.Doc, Author: r.author, Now: r.nowMs})
+	r.doc.Subscribe(func(ev crdt.ChangeEvent) {
+		if !r.restoring {
+			r.rd.Applied = append(r.rd.Applied, ev)
+		}
+	})
+	r.gate = bft.NewGate(cfg.Gate, r.doc)
+	eph, err := ephemeral.NewStore(cfg.Ephemeral)
+	if err != nil {
+		return nil, fmt.Errorf("%w: ephemeral: %w", ErrConfig, err)
+	}
+	r.eph = eph
+	r.eph.Watch(func(ev ephemeral.Event) { r.rd.Presence = append(r.rd.Presence, ev) })
+	return r, nil
+}
+
+func (r *Replica) nowMs() int64 {
+	if r.now.IsZero() {
+		return 0
+	}
+	return r.now.UnixMilli()
+}
+
+// Doc returns the document for reading. The caller must not apply changes
+// to it directly, and must serialise access with the replica's inputs.
+func (r *Replica) Doc() *crdt.Doc { return r.doc }
+
+// Author returns the local author (the public half of Config.Key).
+func (r *Replica) Author() crdt.Author { return r.author }
+
+// Presence returns the ephemeral store, for reading.
+func (r *Replica) Presence() *ephemeral.Store { return r.eph }
+
+// Stats returns the counters.
+func (r *Replica) Stats() Stats { return r.stats }
+
+// Envelope returns the encoded envelope of a change the replica holds.
+func (r *Replica) Envelope(id crdt.ID) ([]byte, bool) {
+	s, ok := r.store[id]
+	return s.env, ok
+}
+
+// Footprint returns the size of the per-peer protocol state.
+func (r *Replica) Footprint() Footprint {
+	f := Footprint{Peers: len(r.peers), PendingOps: len(r.pending)}
+	for _, p := range r.peers {
+		for _, s := range []*session{p.out, p.in} {
+			if s != nil {
+				f.Sessions++
+				f.QueuedIDs += len(s.queue) - s.qpos
+				f.Tracked += len(s.missing)
+			}
+		}
+		f.Tracked += len(p.asked)
+	}
+	return f
+}
+
+// Restore replays the durable log on start: encoded envelopes, as written
+// from Ready.Persist, in any order (Restore sorts them causally first).
+// They pass through the gate like any remote change, signatures included
+// (so a corrupt log cannot inject anything, and forks still yield proofs),
+// but produce no Persist, no Broadcast and no Applied events. Call it before
+// any other input. It fails if an entry does not decode or its parents are
+// not in the log; the valid entries are kept.
+func (r *Replica) Restore(envs [][]byte) error {
+	r.restoring = true
+	defer func() { r.restoring = false }()
+	var errs []error
+	byID := make(map[crdt.ID]*bft.Envelope, len(envs))
+	var ids []crdt.ID
+	for i, b := range envs {
+		env, err := bft.DecodeEnvelope(b)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: entry %d: %w", ErrRestore, i, err))
+			continue
+		}
+		if _, dup := byID[env.ID]; !dup && !r.gate.Has(env.ID) {
+			byID[env.ID] = env
+			ids = append(ids, env.ID)
+		}
+	}
+	// Depth-first post-order over parents: a causal order of the log.
+	slices.SortFunc(ids, crdt.ID.Compare)
+	done := make(map[crdt.ID]bool, len(ids))
+	order := make([]*bft.Envelope, 0, len(ids))
+	type frame struct {
+		env *bft.Envelope
+		i   int
+	}
+	for _, root := range ids {
+		if done[root] {
+			continue
+		}
+		done[root] = true
+		stack := []frame{{env: byID[root]}}
+		for len(stack) > 0 {
+			f := &stack[len(stack)-1]
+			if f.i < len(f.env.Change.Parents) {
+				p := f.env.Change.Parents[f.i]
+				f.i++
+				if pe, ok := byID[p]; ok && !done[p] {
+					done[p] = true
+					stack = append(stack, frame{env: pe})
+				}
+				continue
+			}
+			order = append(order, f.env)
+			stack = stack[:len(stack)-1]
+		}
+	}
+	for _, env := range order {
+		res := r.gate.Receive("", env, r.now)
+		if res.Rejection != nil {
+			errs = append(errs, fmt.Errorf("%w: change %s: %w", ErrRestore, env.ID.Short(), res.Rejection))
+		}
+		r.takeResult("", res)
+	}
+	if n := r.gate.Metrics().BufferCount; n > 0 {
+		errs = append(errs, fmt.Errorf("%w: %d entries miss their parents", ErrRestore, n))
+	}
+	return errors.Join(errs...)
+}
+
+// Propose adds ops to the current group commit. They become one signed
+// change (or several, past MaxOpsPerChange or MaxChangeBytes) at the next
+// Tick (FlushOnTick) or Ready (FlushOnReady). Invalid ops are refused here,
+// so one bad op never sinks the group.
+func (r *Replica) Propose(ops ...crdt.Op) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	probe := crdt.Change{Doc: r.cfg.Doc, Seq: 1, Lamport: 1, Ops: ops}
+	if len(ops) > crdt.MaxOps {
+		probe.Ops = ops[:1]
+		for _, o := range ops {
+			probe.Ops[0] = o
+			if err := probe.Validate(); err != nil {
+				return fmt.Errorf("%w: %w", ErrInvalidOp, err)
+			}
+		}
+	} else if err := probe.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOp, err)
+	}
+	for _, o := range ops {
+		sz := opSize(&o)
+		if len(r.pending) > 0 && (len(r.pending) >= r.cfg.MaxOpsPerChange || r.pendingSize+sz > r.cfg.MaxChangeBytes) {
+			r.flush()
+		}
+		r.pending = append(r.pending, o)
+		r.pendingSize += sz
+	}
+	return nil
+}
+
+func opSize(o *crdt.Op) int {
+	n := 8 + len(o.Table) + len(o.Row)
+	for _, c := range o.Cols {
+		n += 12 + len(c.Name)
+		if s, ok := c.Value.AsString(); ok {
+			n += len(s)
+		} else if c.Value.Kind() == crdt.KindBytes {
+			b, _ := c.Value.AsBytes()
+			n += len(b)
+		}
+	}
+	return n
+}
+
+// flush signs the pending ops as one or more local changes.
+func (r *Replica) flush() {
+	ops := r.pending
+	r.pending, r.pendingSize = nil, 0
+	for len(ops) > 0 {
+		n := len(ops)
+		for {
+			err := r.commit(ops[:n])
+			if err == nil {
+				break
+			}
+			if n == 1 {
+				// A single valid op cannot fail to encode; a failure is a
+				// broken invariant.
+				panic(fmt.Sprintf("replica: committing a local op: %v", err))
+			}
+			n /= 2
+		}
+		ops = ops[n:]
+	}
+}
+
+func (r *Replica) commit(ops []crdt.Op) error {
+	c, err := r.doc.Prepare(ops)
+	if err != nil {
+		return err
+	}
+	env, err := bft.Sign(r.cfg.Key, c)
+	if err != nil {
+		return err
+	}
+	res := r.gate.Local(env, r.now)
+	if res.Rejection != nil {
+		return res.Rejection
+	}
+	r.takeResult("", res)
+	r.stats.LocalChanges++
+	r.stats.LocalOps += uint64(len(ops))
+	r.broadcast(TopicChanges, &Message{Type: MsgChange, Items: [][]byte{r.store[env.ID].env}})
+	return nil
+}
+
+// SetPresence sets an ephemeral value owned by the local author. It is
+// signed and broadcast with the other presence writes of the tick.
+func (r *Replica) SetPresence(ns, key string, v crdt.Value) error {
+	return r.eph.Set(ns, key, v, r.now)
+}
+
+// DeletePresence deletes an ephemeral value owned by the local author.
+func (r *Replica) DeletePresence(ns, key string) error {
+	return r.eph.Delete(ns, key, r.now)
+}
+
+// Tick advances the replica's clock to now (it never goes back): it
+// flushes the group commit (FlushOnTick), expires the gate's causal buffer
+// and ephemeral entries, sends presence heartbeats, times out sessions and
+// starts the periodic reconciliation with a random peer.
+func (r *Replica) Tick(now time.Time) {
+	if now.After(r.now) {
+		r.now = now
+	}
+	if len(r.pending) > 0 {
+		r.flush()
+	}
+	for _, d := range r.gate.Tick(r.now) {
+		r.alert(Alert{Kind: AlertDropped, Peer: PeerID(d.From), Reason: d.Reason.String(), IDs: []crdt.ID{d.ID}})
+	}
+	batches, _ := r.eph.Tick(r.now)
+	r.bcastBatches(batches)
+	r.tickSync()
+}
+
+func (r *Replica) bcastBatches(bs []*ephemeral.Batch) {
+	for _, b := range bs {
+		enc, err := b.Encode()
+		if err != nil {
+			panic(fmt.Sprintf("replica: encoding a local presence batch: %v", err))
+		}
+		r.broadcast(TopicEphemeral, &Message{Type: MsgEphemeral, Items: [][]byte{enc}})
+	}
+}
+
+// HasReady reports whether Ready would return any work.
+func (r *Replica) HasReady() bool {
+	if r.cfg.Flush == FlushOnReady && len(r.pending) > 0 {
+		return true
+	}
+	return !r.rd.IsEmpty()
+}
+
+// Ready returns the work accumulated since the previous Ready (see the
+// Ready type for the order to do it in). With FlushOnReady it first packs
+// the pending ops and presence writes. The driver must call Advance once
+// it has acted on it.
+func (r *Replica) Ready() Ready {
+	if r.cfg.Flush == FlushOnReady {
+		if len(r.pending) > 0 {
+			r.flush()
+		}
+		r.bcastBatches(r.eph.Flush(r.now))
+	}
+	rd := r.rd
+	r.rd = Ready{}
+	return rd
+}
+
+// Advance tells the replica the last Ready has been acted on: its Persist
+// entries are durable and its messages handed to the network.
+func (r *Replica) Advance() {}
+
+func (r *Replica) alert(a Alert) { r.rd.Alerts = append(r.rd.Alerts, a) }
+
+func (r *Replica) broadcast(t Topic, m *Message) {
+	b := MustEncode(m)
+	r.stats.MsgsSent++
+	r.stats.BytesSent += uint64(len(b))
+	r.rd.Broadcast = append(r.rd.Broadcast, Outgoing{Topic: t, Data: b})
+}
+
+func (r *Replica) send(to PeerID, m *Message) {
+	b := MustEncode(m)
+	r.stats.MsgsSent++
+	r.stats.BytesSent += uint64(len(b))
+	r.rd.Send = append(r.rd.Send, Direct{To: to, Data: b})
+}
+
+// Step handles one message from peer from: a gossip message (change,
+// evidence, presence) or a reconciliation message. An undecodable message
+// raises a penalty alert and returns an error wrapping ErrBadMessage;
+// misbehaviour inside a valid message is reported through Ready.Alerts.
+func (r *Replica) Step(from PeerID, data []byte) error {
+	m, err := DecodeMessage(data)
+	if err != nil {
+		if len(data) >= 1 && data[0] != WireVersion {
+			return err // another protocol version: not this peer's fault
+		}
+		r.alert(Alert{Kind: AlertPenalty, Peer: from, Reason: "bad-message", Penalize: true})
+		return err
+	}
+	p := r.peer(from)
+	switch m.Type {
+	case MsgChange:
+		if missing, ok := r.receive(p, m.Items[0]); ok && len(missing) > 0 {
+			r.askMissing(p, missing, false)
+		}
+	case MsgEvidence:
+		r.stepEvidence(p, m.Items[0])
+	case MsgEphemeral:
+		r.stepBatch(p, m.Items[0])
+	case MsgPresence:
+		for _, it := range m.Items {
+			r.stepBatch(p, it)
+		}
+	case MsgHello:
+		r.stepHello(p, m)
+	case MsgNeeds:
+		r.stepNeeds(p, m)
+	case MsgChanges:
+		r.stepChanges(p, m)
+	case MsgAck:
+		r.stepAck(p, m)
+	}
+	return nil
+}
+
+// receive runs one encoded envelope from p through the gate. It returns the
+// parents the gate reports missing, and false if the envelope was refused
+// in a way that blames p.
+func (r *Replica) receive(p *peer, b []byte) ([]crdt.ID, bool) {
+	if id, ok := bft.PeekID(b); ok && r.gate.Has(id) {
+		return nil, true
+	}
+	env, rej := bft.CheckStateless(r.cfg.Doc, b)
+	if rej != nil {
+		r.alert(Alert{Kind: AlertPenalty, Peer: p.id, Reason: rej.Reason.String(), Penalize: rej.Reason.Penalize()})
+		return nil, !rej.Reason.Penalize()
+	}
+	res := r.gate.Receive(string(p.id), env, r.now)
+	r.takeResult(p.id, res)
+	if res.Rejection != nil && res.Rejection.Reason.Penalize() {
+		return nil, false
+	}
+	return res.Missing, true
+}
+
+// takeResult records what the gate accepted and the proofs it made.
+func (r *Replica) takeResult(from PeerID, res bft.Result) {
+	for _, env := range res.Accepted {
+		if _, ok := r.store[env.ID]; ok {
+			continue
+		}
+		b := env.Encode()
+		r.nstore++
+		r.store[env.ID] = stored{env: b, n: r.nstore}
+		if !r.restoring {
+			r.rd.Persist = append(r.rd.Persist, b)
+			if from != "" {
+				r.stats.Accepted++
+			}
+		}
+	}
+	if res.Rejection != nil && !res.Rejection.Reason.Penalize() && res.Rejection.Reason != bft.RejectNone {
+		r.alert(Alert{Kind: AlertDropped, Peer: from, Reason: res.Rejection.Reason.String(), IDs: []crdt.ID{res.Rejection.ID}})
+	}
+	for _, d := range res.Dropped {
+		r.alert(Alert{Kind: AlertDropped, Peer: PeerID(d.From), Reason: d.Reason.String(), IDs: []crdt.ID{d.ID}})
+	}
+	for _, pr := range res.Proofs {
+		r.noteProof(pr, true)
+	}
+}
+
+func proofKey(pr *bft.EquivocationProof) [64]byte {
+	var k [64]byte
+	copy(k[:32], pr.A.ID[:])
+	copy(k[32:], pr.B.ID[:])
+	return k
+}
+
+// noteProof raises a new proof once, and gossips it if it was found here.
+func (r *Replica) noteProof(pr *bft.EquivocationProof, gossip bool) {
+	k := proofKey(pr)
+	if r.proofs[k] {
+		return
+	}
+	r.proofs[k] = true
+	r.alert(Alert{Kind: AlertEquivocation, Reason: "equivocation", Author: pr.Author(), Proof: pr})
+	if gossip && !r.restoring {
+		r.broadcast(TopicEvidence, &Message{Type: MsgEvidence, Items: [][]byte{pr.Encode()}})
+	}
+}
+
+// Proofs returns the equivocation proofs the replica holds, sorted by the
+// IDs of their two changes.
+func (r *Replica) Proofs() [][64]byte {
+	out := make([][64]byte, 0, len(r.proofs))
+	for k := range r.proofs {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b [64]byte) int { return compareBytes(a[:], b[:]) })
+	return out
+}
+
+func compareBytes(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			if a[i] < b[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return len(a) - len(b)
+}
+
+func (r *Replica) stepEvidence(p *peer, b []byte) {
+	pr, err := bft.DecodeProof(b)
+	if err == nil && pr.Doc() != r.cfg.Doc {
+		err = errors.New("wrong doc")
+	}
+	if err == nil {
+		err = pr.Verify()
+	}
+	if err != nil {
+		r.alert(Alert{Kind: AlertPenalty, Peer: p.id, Reason: "bad-evidence", Penalize: true})
+		return
+	}
+	// Both forks are valid signed changes: take them too, so the document
+	// holds both sides like every other honest replica.
+	for _, env := range []*bft.Envelope{pr.A, pr.B} {
+		if missing, ok := r.receive(p, env.Encode()); ok && len(missing) > 0 {
+			r.askMissing(p, missing, false)
+		}
+	}
+	r.noteProof(pr, false)
+}
+
+func (r *Replica) stepBatch(p *peer, b []byte) {
+	batch, err := ephemeral.DecodeBatch(b)
+	if err == nil {
+		_, err = r.eph.Merge(batch, r.now)
+	}
+	if err == nil {
+		return
+	}
+	switch {
+	case errors.Is(err, ephemeral.ErrStale), errors.Is(err, ephemeral.ErrReplay),
+		errors.Is(err, ephemeral.ErrFuture):
+		// Late, duplicated or skewed: no one to blame.
+	case errors.Is(err, ephemeral.ErrRateLimited), errors.Is(err, ephemeral.ErrTooManyEntries):
+		r.alert(Alert{Kind: AlertPenalty, Peer: p.id, Reason: "presence-flood"})
+	default:
+		r.alert(Alert{Kind: AlertPenalty, Peer: p.id, Reason: "bad-presence", Penalize: true})
+	}
+}
+
+// PeerUp tells the replica a sync stream to p is open: it sends p a
+// presence snapshot and starts a reconciliation.
+func (r *Replica) PeerUp(id PeerID) {
+	p := r.peer(id)
+	p.up = true
+	r.sendSnapshot(p)
+	r.startSync(p)
+}
+
+// PeerDown tells the replica the stream to p is gone: its sessions end
+// (without blame); what was last synced is kept for the next PeerUp.
+func (r *Replica) PeerDown(id PeerID) {
+	p, ok := r.peers[id]
+	if !ok {
+		return
+	}
+	p.up = false
+	p.out, p.in = nil, nil
+	clear(p.asked)
+}
+
+func (r *Replica) sendSnapshot(p *peer) {
+	var items [][]byte
+	size := 0
+	flushItems := func() {
+		if len(items) > 0 {
+			r.send(p.id, &Message{Type: MsgPresence, Items: items})
+			items, size = nil, 0
+		}
+	}
+	for _, b := range r.eph.Snapshot() {
+		enc, err := b.Encode()
+		if err != nil {
+			continue
+		}
+		if size+len(enc) > MaxMessageSize/2 || len(items) == MaxMsgItems {
+			flushItems()
+		}
+		items = append(items, enc)
+		size += len(enc)
+	}
+	flushItems()
+}

@@ -1,0 +1,498 @@
+package replica
+
+import (
+	"slices"
+	"time"
+
+	"github.com/convergenode/convergenode/crdt"
+)
+
+// peer is what the replica knows about one remote peer.
+type peer struct {
+	id PeerID
+	up bool
+	// lastSync holds the peer's heads at the end of the last successful
+	// session: the peer has everything in their causal past.
+	lastSync crdt.Version
+	out, in  *session // the session we opened, the one it opened
+
+	failures     int
+	backoffUntil time.Time
+	lastHello    time.Time // last hello from the peer that opened a session
+	helloFlood   int       // hellos ignored since then
+
+	asked map[crdt.ID]time.Time // IDs asked for outside a session -> deadline
+
+	tokens   float64 // serve budget, bytes
+	tokensAt time.Time
+}
+
+func (r *Replica) peer(id PeerID) *peer {
+	p, ok := r.peers[id]
+	if !ok {
+		p = &peer{id: id, asked: make(map[crdt.ID]time.Time), tokens: float64(r.cfg.ServeBurst), tokensAt: r.now}
+		r.peers[id] = p
+	}
+	return p
+}
+
+// sortedPeers returns the peers in ID order.
+func (r *Replica) sortedPeers() []*peer {
+	ps := make([]*peer, 0, len(r.peers))
+	for _, p := range r.peers {
+		ps = append(ps, p)
+	}
+	slices.SortFunc(ps, func(a, b *peer) int {
+		switch {
+		case a.id < b.id:
+			return -1
+		case a.id > b.id:
+			return 1
+		}
+		return 0
+	})
+	return ps
+}
+
+// session is one reconciliation with a peer (Kleppmann & Howard, with the
+// Bloom filter step). Both sides exchange hellos (heads + Bloom filter of
+// the changes since their last sync), then each streams, in causal order,
+// its changes the other's filter does not hold plus all their descendants,
+// in batches paced by acks. When both streams have ended, each side asks
+// (needs) for the other's heads and the parents still missing, round after
+// round, until it holds all of the other's heads.
+type session struct {
+	id        uint64
+	initiator bool
+	deadline  time.Time
+
+	gotHello bool
+	heads    []crdt.ID // the peer's heads, sorted
+
+	queue    []crdt.ID // outgoing stream, causal order
+	qpos     int
+	sent     uint64 // batches sent
+	acked    uint64 // batches acknowledged (highest seq + 1)
+	sentLast bool
+
+	recv     uint64 // next incoming batch number
+	recvDone bool
+
+	missing  map[crdt.ID]struct{} // parents the gate reported missing in this session
+	needsOut bool                 // a needs request is waiting for its answer
+	rounds   int                  // needs rounds sent
+}
+
+func (r *Replica) newSession(p *peer, id uint64, initiator bool) *session {
+	return &session{id: id, initiator: initiator, deadline: r.now.Add(r.cfg.SyncTimeout), missing: make(map[crdt.ID]struct{})}
+}
+
+func (r *Replica) wireHeads() []crdt.ID {
+	h := r.doc.Heads()
+	if len(h) > MaxMsgIDs {
+		h = h[:MaxMsgIDs]
+	}
+	return h
+}
+
+// bloomFor returns the filter of the changes added since the last sync
+// with p (nil if there are none).
+func (r *Replica) bloomFor(p *peer) *Bloom {
+	since := r.doc.Graph().Since(p.lastSync)
+	if len(since) == 0 {
+		return nil
+	}
+	if len(since) > r.cfg.MaxBloomEntries {
+		since = since[len(since)-r.cfg.MaxBloomEntries:]
+	}
+	b := NewBloom(len(since), r.cfg.BloomFPRate, r.cfg.Rand.Uint64())
+	for _, id := range since {
+		b.Add(id)
+	}
+	return b
+}
+
+// candidates returns, in causal order, the changes p may lack: those not in
+// the causal past of the last sync or of p's heads, that p's filter does
+// not hold, plus all their descendants.
+func (r *Replica) candidates(p *peer, heads []crdt.ID, bloom *Bloom) []crdt.ID {
+	g := r.doc.Graph()
+	base := slices.Concat(p.lastSync, heads)
+	since := g.Since(crdt.NewVersion(base...))
+	send := make(map[crdt.ID]struct{})
+	out := since[:0]
+	for _, id := range since {
+		mark := !bloom.Has(id)
+		if !mark {
+			c, _ := g.Get(id)
+			for _, par := range c.Parents {
+				if _, ok := send[par]; ok {
+					mark = true
+					break
+				}
+			}
+		}
+		if mark {
+			send[id] = struct{}{}
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// startSync opens a session with p unless one is open already.
+func (r *Replica) startSync(p *peer) {
+	if p.out != nil {
+		return
+	}
+	id := r.cfg.Rand.Uint64() | 1
+	if p.in != nil && p.in.id == id {
+		id ^= 2
+	}
+	s := r.newSession(p, id, true)
+	p.out = s
+	r.stats.SessionsOpened++
+	r.send(p.id, &Message{Type: MsgHello, Session: s.id, IDs: r.wireHeads(), Bloom: r.bloomFor(p)})
+}
+
+func (r *Replica) stepHello(p *peer, m *Message) {
+	if m.Reply {
+		s := p.out
+		if s == nil || s.id != m.Session || s.gotHello {
+			return // stale or duplicate
+		}
+		s.gotHello = true
+		s.heads = m.IDs
+		s.deadline = r.now.Add(r.cfg.SyncTimeout)
+		s.queue = r.candidates(p, m.IDs, m.Bloom)
+		r.pump(p, s)
+		r.maybeFinish(p, s)
+		return
+	}
+	if m.Session == 0 {
+		r.alert(Alert{Kind: AlertPenalty, Peer: p.id, Reason: "bad-session", Penalize: true})
+		return
+	}
+	if p.in != nil && p.in.id == m.Session {
+		return // duplicate
+	}
+	if !p.lastHello.IsZero() && r.now.Sub(p.lastHello) < r.cfg.MinHelloGap {
+		p.helloFlood++
+		if p.helloFlood == 8 {
+			r.alert(Alert{Kind: AlertPenalty, Peer: p.id, Reason: "hello-flood", Penalize: true})
+		}
+		return
+	}
+	if o := p.out; o != nil && !o.gotHello {
+		// Crossing hellos: keep the session with the smaller number, on
+		// both sides, so one session reconciles both ways.
+		if o.id == m.Session || o.id < m.Session {
+			return
+		}
+		p.out = nil
+		r.stats.SessionsOpened--
+	}
+	p.lastHello = r.now
+	p.helloFlood = 0
+	s := r.newSession(p, m.Session, false)
+	s.gotHello = true
+	s.heads = m.IDs
+	p.in = s
+	r.send(p.id, &Message{Type: MsgHello, Session: s.id, Reply: true, IDs: r.wireHeads(), Bloom: r.bloomFor(p)})
+	s.queue = r.candidates(p, m.IDs, m.Bloom)
+	r.pump(p, s)
+}
+
+// pump sends the next batches of s's outgoing stream, up to the window.
+func (r *Replica) pump(p *peer, s *session) {
+	for !s.sentLast && s.sent-s.acked < uint64(r.cfg.SyncWindow) {
+		var items [][]byte
+		size := 0
+		for s.qpos < len(s.queue) && len(items) < r.cfg.MaxBatchChanges {
+			st, ok := r.store[s.queue[s.qpos]]
+			if !ok {
+				s.qpos++
+				continue
+			}
+			if len(items) > 0 && size+len(st.env) > r.cfg.MaxBatchBytes {
+				break
+			}
+			items = append(items, st.env)
+			size += len(st.env)
+			s.qpos++
+		}
+		last := s.qpos >= len(s.queue)
+		r.send(p.id, &Message{Type: MsgChanges, Session: s.id, Seq: s.sent, Last: last, Items: items})
+		r.stats.StreamSent += uint64(len(items))
+		s.sent++
+		if last {
+			s.sentLast = true
+			s.queue, s.qpos = nil, 0
+		}
+	}
+}
+
+func (r *Replica) sessionFor(p *peer, id uint64) *session {
+	if id == 0 {
+		return nil
+	}
+	if p.out != nil && p.out.id == id {
+		return p.out
+	}
+	if p.in != nil && p.in.id == id {
+		return p.in
+	}
+	return nil
+}
+
+func (r *Replica) stepAck(p *peer, m *Message) {
+	s := r.sessionFor(p, m.Session)
+	if s == nil || !s.gotHello || m.Seq >= s.sent {
+		return
+	}
+	if m.Seq+1 > s.acked {
+		s.acked = m.Seq + 1
+	}
+	s.deadline = r.now.Add(r.cfg.SyncTimeout)
+	r.pump(p, s)
+	r.maybeFinish(p, s)
+}
+
+func (r *Replica) stepChanges(p *peer, m *Message) {
+	s := r.sessionFor(p, m.Session)
+	if s != nil && !s.gotHello {
+		s = nil
+	}
+	if s != nil && !m.Reply {
+		if m.Seq < s.recv {
+			return // duplicate batch
+		}
+		s.recv = m.Seq + 1
+	}
+	for _, it := range m.Items {
+		missing, ok := r.receive(p, it)
+		if !ok {
+			// Garbage from a peer that vouched for it: drop the session.
+			if s != nil {
+				r.failSession(p, s, AlertPenalty, "bad-change", true)
+			}
+			return
+		}
+		if len(missing) > 0 {
+			switch {
+			case s != nil:
+				for _, id := range missing {
+					if len(s.missing) < r.cfg.MaxOutstandingNeeds {
+						s.missing[id] = struct{}{}
+					}
+				}
+			default:
+				r.askMissing(p, missing, m.Reply)
+			}
+		}
+	}
+	if s == nil {
+		return
+	}
+	s.deadline = r.now.Add(r.cfg.SyncTimeout)
+	if m.Reply {
+		if m.Last {
+			s.needsOut = false
+		}
+	} else {
+		r.send(p.id, &Message{Type: MsgAck, Session: s.id, Seq: m.Seq})
+		if m.Last {
+			s.recvDone = true
+		}
+	}
+	r.maybeFinish(p, s)
+}
+
+// maybeFinish ends s if both streams are done and nothing is missing, or
+// asks for what is still missing.
+func (r *Replica) maybeFinish(p *peer, s *session) {
+	if !s.gotHello || !s.recvDone || !s.sentLast || s.needsOut {
+		return
+	}
+	g := r.doc.Graph()
+	var need []crdt.ID
+	for _, h := range s.heads {
+		if !g.Has(h) {
+			need = append(need, h)
+		}
+	}
+	for id := range s.missing {
+		if g.Has(id) {
+			delete(s.missing, id)
+		} else {
+			need = append(need, id)
+		}
+	}
+	if len(need) == 0 {
+		p.lastSync = crdt.NewVersion(s.heads...)
+		p.failures = 0
+		if s.initiator {
+			r.stats.SessionsDone++
+			r.stats.RoundTrips += uint64(1 + s.rounds)
+		}
+		r.endSession(p, s)
+		return
+	}
+	if s.rounds >= r.cfg.MaxNeedsRounds {
+		r.failSession(p, s, AlertNonService, "needs-unserved", true)
+		return
+	}
+	need = crdt.SortIDs(need)
+	if len(need) > MaxMsgIDs {
+		need = need[:MaxMsgIDs]
+	}
+	s.rounds++
+	s.needsOut = true
+	r.send(p.id, &Message{Type: MsgNeeds, Session: s.id, IDs: need})
+}
+
+func (r *Replica) endSession(p *peer, s *session) {
+	if p.out == s {
+		p.out = nil
+	}
+	if p.in == s {
+		p.in = nil
+	}
+}
+
+func (r *Replica) failSession(p *peer, s *session, kind AlertKind, reason string, penalize bool) {
+	r.endSession(p, s)
+	r.stats.SessionsFailed++
+	p.failures++
+	back := r.cfg.SyncBackoff << min(p.failures-1, 6)
+	p.backoffUntil = r.now.Add(back)
+	r.alert(Alert{Kind: kind, Peer: p.id, Reason: reason, Penalize: penalize})
+}
+
+// stepNeeds answers a needs request with the wanted changes this replica
+// holds, in causal order, within the peer's serve budget.
+func (r *Replica) stepNeeds(p *peer, m *Message) {
+	// Refill the serve budget.
+	if el := r.now.Sub(p.tokensAt); el > 0 {
+		p.tokens = min(float64(r.cfg.ServeBurst), p.tokens+el.Seconds()*float64(r.cfg.ServeRate))
+		p.tokensAt = r.now
+	}
+	type item struct {
+		n   uint64
+		env []byte
+	}
+	var found []item
+	for _, id := range m.IDs {
+		if st, ok := r.store[id]; ok {
+			found = append(found, item{st.n, st.env})
+		}
+	}
+	slices.SortFunc(found, func(a, b item) int {
+		switch {
+		case a.n < b.n:
+			return -1
+		case a.n > b.n:
+			return 1
+		}
+		return 0
+	})
+	var items [][]byte
+	size := 0
+	for _, f := range found {
+		if p.tokens < float64(len(f.env)) {
+			break
+		}
+		if len(items) > 0 && (size+len(f.env) > r.cfg.MaxBatchBytes || len(items) >= r.cfg.MaxBatchChanges) {
+			r.send(p.id, &Message{Type: MsgChanges, Session: m.Session, Reply: true, Items: items})
+			items, size = nil, 0
+		}
+		p.tokens -= float64(len(f.env))
+		items = append(items, f.env)
+		size += len(f.env)
+		r.stats.NeedsServed++
+	}
+	r.send(p.id, &Message{Type: MsgChanges, Session: m.Session, Reply: true, Last: true, Items: items})
+}
+
+// askMissing asks p for the parents of a change it sent outside a
+// session. A second level of missing parents (the answer to a needs was
+// itself incomplete) starts a full session instead: it costs one round
+// trip whatever the depth of the gap.
+func (r *Replica) askMissing(p *peer, missing []crdt.ID, deep bool) {
+	if s := p.out; s != nil || p.in != nil {
+		if s == nil {
+			s = p.in
+		}
+		for _, id := range missing {
+			if len(s.missing) < r.cfg.MaxOutstandingNeeds {
+				s.missing[id] = struct{}{}
+			}
+		}
+		return
+	}
+	if deep {
+		r.startSync(p)
+		return
+	}
+	var ask []crdt.ID
+	for _, id := range missing {
+		if _, ok := p.asked[id]; ok || len(p.asked) >= r.cfg.MaxOutstandingNeeds {
+			continue
+		}
+		p.asked[id] = r.now.Add(r.cfg.SyncTimeout)
+		ask = append(ask, id)
+	}
+	if len(ask) == 0 {
+		return
+	}
+	ask = crdt.SortIDs(ask)
+	if len(ask) > MaxMsgIDs {
+		ask = ask[:MaxMsgIDs]
+	}
+	r.send(p.id, &Message{Type: MsgNeeds, Session: 0, IDs: ask})
+}
+
+// tickSync times out sessions and requests and starts the periodic sync.
+func (r *Replica) tickSync() {
+	g := r.doc.Graph()
+	var eligible []*peer
+	for _, p := range r.sortedPeers() {
+		for _, s := range []*session{p.out, p.in} {
+			if s != nil && r.now.After(s.deadline) {
+				r.failSession(p, s, AlertNonService, "sync-timeout", false)
+			}
+		}
+		var unserved []crdt.ID
+		for id, dl := range p.asked {
+			if g.Has(id) {
+				delete(p.asked, id)
+			} else if r.now.After(dl) {
+				delete(p.asked, id)
+				unserved = append(unserved, id)
+			}
+		}
+		if len(unserved) > 0 {
+			unserved = crdt.SortIDs(unserved)
+			if len(unserved) > 16 {
+				unserved = unserved[:16]
+			}
+			r.alert(Alert{Kind: AlertNonService, Peer: p.id, Reason: "needs-timeout", IDs: unserved})
+			// Fall back to a full session: it finds whatever is missing.
+			if p.up && p.out == nil {
+				r.startSync(p)
+			}
+		}
+		if p.up && p.out == nil && p.in == nil && !r.now.Before(p.backoffUntil) {
+			eligible = append(eligible, p)
+		}
+	}
+	if r.cfg.SyncInterval < 0 || r.now.Before(r.nextSync) {
+		return
+	}
+	// Next periodic sync in [0.5, 1.5) × SyncInterval.
+	jitter := time.Duration(r.cfg.Rand.Int64N(int64(r.cfg.SyncInterval)))
+	r.nextSync = r.now.Add(r.cfg.SyncInterval/2 + jitter)
+	if len(eligible) > 0 {
+		r.startSync(eligible[r.cfg.Rand.IntN(len(eligible))])
+	}
+}
