@@ -1,0 +1,122 @@
+package bft
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/convergenode/convergenode/crdt"
+)
+
+// TestAttackEquivocation: an author signs two forks extending the same
+// prev, then builds on one of them. Two replicas see the forks in opposite
+// orders; both accept everything, end identical and hold the same proofs.
+func TestAttackEquivocation(t *testing.T) {
+	e := newNode(5, GateConfig{})
+	e1 := e.propose(t)
+	k := e.key
+	forkA := mustSign(t, k, mkChange(k, 2, 2, e1.ID, []crdt.ID{e1.ID}, crdt.Update("t", "r", "c", crdt.String("left"))))
+	forkB := mustSign(t, k, mkChange(k, 2, 2, e1.ID, []crdt.ID{e1.ID},
+		crdt.Update("t", "r", "c", crdt.String("right")), crdt.Update("t", "s", "c", crdt.Int(1))))
+	// Extends fork A: its seq check passes (it follows its own prev) but its
+	// range [3,3] overlaps fork B's [2,3].
+	e3 := mustSign(t, k, mkChange(k, 3, 3, forkA.ID, []crdt.ID{forkA.ID}))
+
+	r1, r2 := newNode(1, GateConfig{}), newNode(2, GateConfig{})
+	r1.mustAccept(t, "e", e1, forkA)
+	res := r1.recv("e", forkB)
+	if res.Rejection != nil || len(res.Accepted) != 1 || len(res.Proofs) != 1 {
+		t.Fatalf("second fork: %+v", res)
+	}
+	r1.mustAccept(t, "e", e3)
+
+	r2.mustAccept(t, "e", e1)
+	r2.mustAccept(t, "x", forkB)
+	if res := r2.recv("y", e3); !res.Buffered || len(res.Missing) != 1 || res.Missing[0] != forkA.ID {
+		t.Fatalf("e3 before fork A: %+v", res)
+	}
+	res = r2.recv("e", forkA) // releases e3
+	if len(res.Accepted) != 2 || len(res.Proofs) != 2 {
+		t.Fatalf("fork A + e3: %d accepted, %d proofs", len(res.Accepted), len(res.Proofs))
+	}
+
+	// Honest writers build on both forks; still identical.
+	h := newNode(6, GateConfig{})
+	h.mustAccept(t, "e", e1, forkA, forkB, e3)
+	h1 := h.propose(t, crdt.Update("t", "r", "c", crdt.String("merged")))
+	r1.mustAccept(t, "h", h1)
+	r2.mustAccept(t, "h", h1)
+	sameState(t, r1, r2, h)
+
+	p1, p2 := r1.gate.Proofs(), r2.gate.Proofs()
+	if len(p1) != 2 || len(p2) != 2 {
+		t.Fatalf("proofs held: %d and %d, want 2", len(p1), len(p2))
+	}
+	for i := range p1 {
+		if !bytes.Equal(p1[i].Encode(), p2[i].Encode()) {
+			t.Fatalf("proof %d differs between replicas", i)
+		}
+		d, err := DecodeProof(p1[i].Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Verify(); err != nil {
+			t.Fatal(err)
+		}
+		if d.Author() != authorOf(k) {
+			t.Fatal("proof names the wrong author")
+		}
+	}
+	if m := r1.gate.Metrics(); m.Proofs != 2 || m.Equivocators != 1 || m.Total() != 0 {
+		t.Fatalf("%+v", m)
+	}
+	if eq := r2.gate.Equivocators(); len(eq) != 1 || eq[0] != authorOf(k) {
+		t.Fatalf("equivocators %v", eq)
+	}
+
+	// A replica that saw only one fork learns the proof from the evidence
+	// topic; a forged proof is refused.
+	r3 := newNode(3, GateConfig{})
+	r3.mustAccept(t, "e", e1, forkA)
+	d, _ := DecodeProof(p1[0].Encode())
+	if ok, err := r3.gate.AddProof(d); !ok || err != nil {
+		t.Fatalf("AddProof: %v %v", ok, err)
+	}
+	if ok, _ := r3.gate.AddProof(d); ok {
+		t.Fatal("proof added twice")
+	}
+	bad := p1[1].Encode()
+	bad[len(bad)-1] ^= 1
+	fd, err := DecodeProof(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r3.gate.AddProof(fd); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged proof: %v", err)
+	}
+}
+
+// TestEquivocationFirstChanges: two different first changes (seq 1) by one
+// author, in both orders.
+func TestEquivocationFirstChanges(t *testing.T) {
+	a, b := forkPair(t)
+	r1, r2 := newNode(1, GateConfig{}), newNode(2, GateConfig{})
+	r1.mustAccept(t, "p", a, b)
+	r2.mustAccept(t, "p", b, a)
+	sameState(t, r1, r2)
+	if len(r1.gate.Proofs()) != 1 || len(r2.gate.Proofs()) != 1 ||
+		!bytes.Equal(r1.gate.Proofs()[0].Encode(), r2.gate.Proofs()[0].Encode()) {
+		t.Fatal("both replicas must hold the same proof")
+	}
+}
+
+func TestEquivocationProofCap(t *testing.T) {
+	k := testKey(5)
+	r := newNode(1, GateConfig{MaxProofsPerAuthor: 2})
+	for i := range 6 {
+		r.mustAccept(t, "p", mustSign(t, k, mkChange(k, 1, 1, crdt.ZeroID, nil, crdt.Update("t", "r", "c", crdt.Int(int64(i))))))
+	}
+	if m := r.gate.Metrics(); m.Proofs != 2 || m.Accepted != 6 {
+		t.Fatalf("%+v", m)
+	}
+}
