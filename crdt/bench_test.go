@@ -270,4 +270,3 @@ func residentBytesPerOp(tb testing.TB, nops, per int) float64 {
 	runtime.KeepAlive(keys)
 	return float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / float64(n)
 }
-

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"unicode/utf8"
 
 	"lukechampine.com/blake3"
@@ -27,13 +28,26 @@ var (
 
 // HashChange returns the ID of a change from its canonical encoding.
 func HashChange(encoded []byte) ID {
-	h := blake3.New(32, nil)
-	h.Write([]byte(ChangeDomain))
-	h.Write(encoded)
-	var id ID
-	h.Sum(id[:0])
+	// Hashers are large (several KiB); reuse them.
+	st := hasherPool.Get().(*hashState)
+	st.h.Reset()
+	st.h.Write(changeDomainBytes)
+	st.h.Write(encoded)
+	st.h.Sum(st.out[:0])
+	id := ID(st.out)
+	hasherPool.Put(st)
 	return id
 }
+
+type hashState struct {
+	h   *blake3.Hasher
+	out [32]byte
+}
+
+var (
+	hasherPool        = sync.Pool{New: func() any { return &hashState{h: blake3.New(32, nil)} }}
+	changeDomainBytes = []byte(ChangeDomain)
+)
 
 // Validate checks the change against the protocol rules and limits that do
 // not depend on any other change: field ranges, sorted unique parents, op
@@ -280,11 +294,23 @@ func DecodeChange(b []byte) (*Change, error) {
 			c.Ops = make([]Op, nops)
 		}
 	}
+	// Column slices of all ops are carved from shared slabs (one
+	// allocation for most changes), and names repeated within the change
+	// share one string.
+	var slab []Col
+	cols := func(n, opsLeft int) []Col {
+		if cap(slab)-len(slab) < n {
+			slab = make([]Col, 0, max(n, opsLeft+n))
+		}
+		k := len(slab)
+		slab = slab[:k+n]
+		return slab[k : k+n : k+n]
+	}
 	for i := 0; i < len(c.Ops) && d.err == nil; i++ {
 		o := &c.Ops[i]
 		o.Kind = OpKind(d.byte1())
-		o.Table = d.str("table", MaxNameLen, true)
-		o.Row = d.str("row", MaxRowLen, true)
+		o.Table = d.name("table", MaxNameLen)
+		o.Row = d.row()
 		switch o.Kind {
 		case OpInsert:
 			nc := d.count("columns", MaxCols)
@@ -292,15 +318,15 @@ func DecodeChange(b []byte) (*Change, error) {
 				d.fail(ErrTruncated, "column count %d exceeds input", nc)
 			}
 			if nc > 0 && d.err == nil {
-				o.Cols = make([]Col, nc)
+				o.Cols = cols(nc, len(c.Ops)-i-1)
 				for j := range o.Cols {
-					o.Cols[j].Name = d.str("column", MaxNameLen, true)
+					o.Cols[j].Name = d.name("column", MaxNameLen)
 					o.Cols[j].Value = d.value()
 				}
 			}
 		case OpUpdate:
-			o.Cols = make([]Col, 1)
-			o.Cols[0].Name = d.str("column", MaxNameLen, true)
+			o.Cols = cols(1, len(c.Ops)-i-1)
+			o.Cols[0].Name = d.name("column", MaxNameLen)
 			o.Cols[0].Value = d.value()
 		case OpDelete:
 		default:
@@ -322,9 +348,68 @@ func DecodeChange(b []byte) (*Change, error) {
 }
 
 type decoder struct {
-	b   []byte
-	off int
-	err error
+	b       []byte
+	off     int
+	err     error
+	names   [16]string // table and column names seen in this change
+	nnames  int
+	lastRow string
+}
+
+// raw reads a length-prefixed non-empty byte string without copying it.
+func (d *decoder) raw(what string, limit int) []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(limit) {
+		d.fail(ErrTooLarge, "%s is %d bytes, limit %d", what, n, limit)
+		return nil
+	}
+	if uint64(len(d.b)-d.off) < n {
+		d.fail(ErrTruncated, "%s", what)
+		return nil
+	}
+	if n == 0 {
+		d.fail(ErrInvalid, "empty %s", what)
+		return nil
+	}
+	b := d.b[d.off : d.off+int(n)]
+	d.off += int(n)
+	return b
+}
+
+// name reads a table or column name, sharing the string with an earlier
+// equal name of the same change.
+func (d *decoder) name(what string, limit int) string {
+	b := d.raw(what, limit)
+	if b == nil {
+		return ""
+	}
+	for _, s := range d.names[:d.nnames] {
+		if string(b) == s {
+			return s
+		}
+	}
+	s := string(b)
+	if d.nnames < len(d.names) {
+		d.names[d.nnames] = s
+		d.nnames++
+	}
+	return s
+}
+
+// row reads a row key, sharing the string with the previous op's key when
+// they are equal.
+func (d *decoder) row() string {
+	b := d.raw("row", MaxRowLen)
+	if b == nil {
+		return ""
+	}
+	if string(b) != d.lastRow {
+		d.lastRow = string(b)
+	}
+	return d.lastRow
 }
 
 func (d *decoder) fail(base error, format string, args ...any) {

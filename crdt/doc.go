@@ -289,7 +289,7 @@ func (d *Doc) Prepare(ops []Op) (*Change, error) {
 			if b == tip.id {
 				return 1
 			}
-			la, lb := d.g.nodes[d.g.index[a]].c.LastLamport(), d.g.nodes[d.g.index[b]].c.LastLamport()
+			la, lb := d.g.lookup(a).c.LastLamport(), d.g.lookup(b).c.LastLamport()
 			if la != lb {
 				if la > lb {
 					return -1
@@ -302,7 +302,7 @@ func (d *Doc) Prepare(ops []Op) (*Change, error) {
 	}
 	var lamport uint64
 	for _, p := range parents {
-		if l := d.g.nodes[d.g.index[p]].c.LastLamport(); l > lamport {
+		if l := d.g.lookup(p).c.LastLamport(); l > lamport {
 			lamport = l
 		}
 	}

@@ -51,18 +51,23 @@ func (v Version) String() string {
 	return b.String()
 }
 
-// gnode is one change in the graph. Nodes are stored in a slice in the
-// order they were added; since parents must be present first, that order is
-// a causal order, and a node's parents have smaller indexes.
+// gnode is one change in the graph. Nodes are numbered in the order they
+// were added; since parents must be present first, that order is a causal
+// order, and a node's parents have smaller numbers.
 type gnode struct {
 	id      ID
 	c       *Change
 	lamport uint64 // c.Lamport (copied for cache-friendly comparisons)
-	seq     uint64 // c.Seq
 	height  uint32 // 1 + max height of the parents: a strict ancestor has a smaller height
-	par0    int32  // index of the first parent, -1 if none
-	parN    []int32
+	pstart  uint32 // the parents' node numbers are parents[pstart : pstart+pn]
+	pn      uint32
 }
+
+// Nodes live in fixed-size chunks, so growing the graph never copies them.
+const (
+	chunkBits = 12
+	chunkSize = 1 << chunkBits
+)
 
 // Graph is the hash DAG of changes: each change names its parents by ID, and
 // a change can only be added after all its parents.
@@ -70,9 +75,31 @@ type gnode struct {
 // Graph is not safe for concurrent use: callers serialise access (the Doc
 // that owns it does so by being single-threaded itself).
 type Graph struct {
-	index map[ID]int32
-	nodes []gnode
-	heads Version
+	index   map[ID]int32
+	chunks  [][]gnode
+	n       int
+	parents []int32 // parent node numbers of every node, concatenated
+	heads   Version
+}
+
+// node returns node i.
+func (g *Graph) node(i int32) *gnode {
+	return &g.chunks[i>>chunkBits][i&(chunkSize-1)]
+}
+
+// nodeParents returns the parent node numbers of node i.
+func (g *Graph) nodeParents(i int32) []int32 {
+	n := g.node(i)
+	return g.parents[n.pstart : n.pstart+n.pn : n.pstart+n.pn]
+}
+
+// lookup returns the node of id, or nil.
+func (g *Graph) lookup(id ID) *gnode {
+	i, ok := g.index[id]
+	if !ok {
+		return nil
+	}
+	return g.node(i)
 }
 
 // NewGraph returns an empty graph.
@@ -81,7 +108,7 @@ func NewGraph() *Graph {
 }
 
 // Len returns the number of changes in g.
-func (g *Graph) Len() int { return len(g.nodes) }
+func (g *Graph) Len() int { return g.n }
 
 // Has reports whether g holds the change id.
 func (g *Graph) Has(id ID) bool {
@@ -91,11 +118,11 @@ func (g *Graph) Has(id ID) bool {
 
 // Get returns the change id, if g holds it. The change must not be modified.
 func (g *Graph) Get(id ID) (*Change, bool) {
-	i, ok := g.index[id]
-	if !ok {
+	n := g.lookup(id)
+	if n == nil {
 		return nil, false
 	}
-	return g.nodes[i].c, true
+	return n.c, true
 }
 
 // Heads returns the current heads of g (a copy, sorted).
@@ -130,43 +157,56 @@ func (g *Graph) add(id ID, c *Change) (int32, error) {
 	if _, ok := g.index[id]; ok {
 		return -1, fmt.Errorf("%w: %s", ErrDuplicate, id.Short())
 	}
-	n := gnode{id: id, c: c, lamport: c.Lamport, seq: c.Seq, height: 1, par0: -1}
-	if len(c.Parents) > 1 {
-		n.parN = make([]int32, 0, len(c.Parents)-1)
-	}
-	for k, p := range c.Parents {
-		pi, ok := g.index[p]
-		if !ok {
-			return -1, fmt.Errorf("%w: change %s lacks %s", ErrMissingParents, id.Short(), shortList(g.Missing(c)))
-		}
-		if h := g.nodes[pi].height + 1; h > n.height {
-			n.height = h
-		}
-		if k == 0 {
-			n.par0 = pi
-		} else {
-			n.parN = append(n.parN, pi)
-		}
-	}
-	if len(g.nodes) >= 1<<31-1 {
+	if g.n >= 1<<31-1 || len(g.parents)+len(c.Parents) >= 1<<32-1 {
 		return -1, fmt.Errorf("%w: graph full", ErrTooLarge)
 	}
-	i := int32(len(g.nodes))
-	g.nodes = append(g.nodes, n)
+	n := gnode{id: id, c: c, lamport: c.Lamport, height: 1, pstart: uint32(len(g.parents)), pn: uint32(len(c.Parents))}
+	for _, p := range c.Parents {
+		pi, ok := g.index[p]
+		if !ok {
+			g.parents = g.parents[:n.pstart]
+			return -1, fmt.Errorf("%w: change %s lacks %s", ErrMissingParents, id.Short(), shortList(g.Missing(c)))
+		}
+		if h := g.node(pi).height + 1; h > n.height {
+			n.height = h
+		}
+		g.parents = append(g.parents, pi)
+	}
+	i := int32(g.n)
+	if g.n&(chunkSize-1) == 0 {
+		g.chunks = append(g.chunks, make([]gnode, chunkSize))
+	}
+	*g.node(i) = n
+	g.n++
 	g.index[id] = i
 	// Heads: drop the parents, add id.
 	if len(c.Parents) > 0 {
 		h := g.heads[:0]
 		for _, x := range g.heads {
-			if _, isParent := slices.BinarySearchFunc(c.Parents, x, ID.Compare); !isParent {
+			if !containsID(c.Parents, x) {
 				h = append(h, x)
 			}
 		}
+		clear(g.heads[len(h):])
 		g.heads = h
 	}
 	pos, _ := slices.BinarySearchFunc(g.heads, id, ID.Compare)
 	g.heads = slices.Insert(g.heads, pos, id)
 	return i, nil
+}
+
+// containsID reports whether the sorted ids hold x.
+func containsID(ids []ID, x ID) bool {
+	if len(ids) <= 8 {
+		for i := range ids {
+			if ids[i] == x {
+				return true
+			}
+		}
+		return false
+	}
+	_, ok := slices.BinarySearchFunc(ids, x, ID.Compare)
+	return ok
 }
 
 func shortList(ids []ID) string {
@@ -175,17 +215,6 @@ func shortList(ids []ID) string {
 		s[i] = id.Short()
 	}
 	return strings.Join(s, ",")
-}
-
-// parents calls fn for each parent index of node i.
-func (g *Graph) eachParent(i int32, fn func(p int32)) {
-	n := &g.nodes[i]
-	if n.par0 >= 0 {
-		fn(n.par0)
-	}
-	for _, p := range n.parN {
-		fn(p)
-	}
 }
 
 // IsAncestor reports whether x == y or x is in the causal past of y. It is
@@ -208,8 +237,8 @@ func (g *Graph) isAncestor(xi, yi int32) bool {
 	if xi == yi {
 		return true
 	}
-	hx := g.nodes[xi].height
-	if hx >= g.nodes[yi].height || xi > yi {
+	hx := g.node(xi).height
+	if hx >= g.node(yi).height || xi > yi {
 		// Parents are added before children: an ancestor has a smaller index.
 		return false
 	}
@@ -218,13 +247,12 @@ func (g *Graph) isAncestor(xi, yi int32) bool {
 	for len(stack) > 0 {
 		i := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		n := &g.nodes[i]
-		visit := func(p int32) bool {
+		for _, p := range g.nodeParents(i) {
 			if p == xi {
 				return true
 			}
-			if g.nodes[p].height <= hx || p < xi {
-				return false
+			if p < xi || g.node(p).height <= hx {
+				continue
 			}
 			if seen == nil {
 				seen = make(map[int32]struct{})
@@ -232,15 +260,6 @@ func (g *Graph) isAncestor(xi, yi int32) bool {
 			if _, ok := seen[p]; !ok {
 				seen[p] = struct{}{}
 				stack = append(stack, p)
-			}
-			return false
-		}
-		if n.par0 >= 0 && visit(n.par0) {
-			return true
-		}
-		for _, p := range n.parN {
-			if visit(p) {
-				return true
 			}
 		}
 	}
@@ -250,7 +269,7 @@ func (g *Graph) isAncestor(xi, yi int32) bool {
 // pastSet returns a bitset (indexed by node) of the causal past of v,
 // including v's heads. Unknown heads are ignored.
 func (g *Graph) pastSet(v Version) []uint64 {
-	set := make([]uint64, (len(g.nodes)+63)/64)
+	set := make([]uint64, (g.n+63)/64)
 	var stack []int32
 	push := func(i int32) {
 		if set[i>>6]&(1<<(i&63)) == 0 {
@@ -266,7 +285,9 @@ func (g *Graph) pastSet(v Version) []uint64 {
 	for len(stack) > 0 {
 		i := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		g.eachParent(i, push)
+		for _, p := range g.nodeParents(i) {
+			push(p)
+		}
 	}
 	return set
 }
@@ -313,7 +334,7 @@ func (g *Graph) Since(v Version) []ID {
 			unpainted--
 			out = append(out, i)
 		}
-		g.eachParent(i, func(q int32) {
+		for _, q := range g.nodeParents(i) {
 			qs := state[q]
 			switch {
 			case qs == 0:
@@ -328,12 +349,12 @@ func (g *Graph) Since(v Version) []ID {
 				state[q] = qs | painted
 				unpainted--
 			}
-		})
+		}
 	}
 	g.sortCausal(out)
 	ids := make([]ID, len(out))
 	for k, i := range out {
-		ids[k] = g.nodes[i].id
+		ids[k] = g.node(i).id
 	}
 	return ids
 }
@@ -342,14 +363,14 @@ func (g *Graph) Since(v Version) []ID {
 // ascending height, then ID. Two graphs with the same changes give the same
 // order, whatever order the changes were added in.
 func (g *Graph) Topo() []ID {
-	idx := make([]int32, len(g.nodes))
+	idx := make([]int32, g.n)
 	for i := range idx {
 		idx[i] = int32(i)
 	}
 	g.sortCausal(idx)
 	ids := make([]ID, len(idx))
 	for k, i := range idx {
-		ids[k] = g.nodes[i].id
+		ids[k] = g.node(i).id
 	}
 	return ids
 }
@@ -378,21 +399,22 @@ func (g *Graph) Past(v Version) ([]ID, error) {
 	g.sortCausal(idx)
 	ids := make([]ID, len(idx))
 	for k, i := range idx {
-		ids[k] = g.nodes[i].id
+		ids[k] = g.node(i).id
 	}
 	return ids, nil
 }
 
 func (g *Graph) sortCausal(idx []int32) {
 	slices.SortFunc(idx, func(a, b int32) int {
-		ha, hb := g.nodes[a].height, g.nodes[b].height
+		na, nb := g.node(a), g.node(b)
+		ha, hb := na.height, nb.height
 		if ha != hb {
 			if ha < hb {
 				return -1
 			}
 			return 1
 		}
-		return g.nodes[a].id.Compare(g.nodes[b].id)
+		return na.id.Compare(nb.id)
 	})
 }
 
@@ -403,7 +425,7 @@ type nodeHeap struct {
 }
 
 func (h *nodeHeap) less(i, j int) bool {
-	ni, nj := &h.g.nodes[h.a[i]], &h.g.nodes[h.a[j]]
+	ni, nj := h.g.node(h.a[i]), h.g.node(h.a[j])
 	if ni.height != nj.height {
 		return ni.height > nj.height
 	}

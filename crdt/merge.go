@@ -65,7 +65,7 @@ func (d *Doc) cmpStamp(a, b opRef) int {
 	if b.node == 0 {
 		return 1
 	}
-	na, nb := &d.g.nodes[a.node-1], &d.g.nodes[b.node-1]
+	na, nb := d.g.node(int32(a.node-1)), d.g.node(int32(b.node-1))
 	la, lb := na.lamport+uint64(a.i), nb.lamport+uint64(b.i)
 	if la != lb {
 		if la < lb {
@@ -76,7 +76,7 @@ func (d *Doc) cmpStamp(a, b opRef) int {
 	if c := na.c.Author.Compare(nb.c.Author); c != 0 {
 		return c
 	}
-	sa, sb := na.seq+uint64(a.i), nb.seq+uint64(b.i)
+	sa, sb := na.c.Seq+uint64(a.i), nb.c.Seq+uint64(b.i)
 	if sa != sb {
 		if sa < sb {
 			return -1

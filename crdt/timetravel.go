@@ -17,7 +17,7 @@ func (d *Doc) At(v Version) (*Doc, error) {
 	}
 	nd := NewDoc(d.opts)
 	for _, id := range ids {
-		c := d.g.nodes[d.g.index[id]].c
+		c := d.g.lookup(id).c
 		if _, err := nd.apply(id, c, false); err != nil {
 			// The past of a version of d replays into a fresh doc; any error
 			// is a broken invariant.

@@ -1,0 +1,28 @@
+package crdt
+
+import (
+	"bytes"
+	"testing"
+
+	"lukechampine.com/blake3"
+)
+
+// TestHashChange checks the fast paths against the plain hasher, around the
+// one-chunk boundary.
+func TestHashChange(t *testing.T) {
+	for _, n := range []int{0, 1, 64 - len(ChangeDomain), 1024 - len(ChangeDomain) - 1, 1024 - len(ChangeDomain), 1024 - len(ChangeDomain) + 1, 5000} {
+		in := bytes.Repeat([]byte{0x5a}, n)
+		h := blake3.New(32, nil)
+		h.Write([]byte(ChangeDomain))
+		h.Write(in)
+		var want ID
+		h.Sum(want[:0])
+		if got := HashChange(in); got != want {
+			t.Errorf("len %d: got %s want %s", n, got.Short(), want.Short())
+		}
+	}
+	small := bytes.Repeat([]byte{1}, 300)
+	if a := testing.AllocsPerRun(100, func() { HashChange(small) }); a != 0 {
+		t.Errorf("HashChange of 300 bytes allocates %v times", a)
+	}
+}
