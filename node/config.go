@@ -1,0 +1,129 @@
+package node
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config configures a Node. The zero value is not valid; start from
+// DefaultConfig (a LAN node) or DefaultTestConfig (loopback only, no
+// discovery, in-memory store) and override fields.
+type Config struct {
+	// Key is the node's Ed25519 private key: its libp2p identity and the
+	// key that signs its changes. Nil generates a fresh key (an ephemeral
+	// identity).
+	Key ed25519.PrivateKey
+
+	// DataDir is the Pebble store's directory. Empty keeps everything in
+	// memory (see Storage).
+	DataDir string
+	// Storage overrides the store (DataDir is then unused). The node
+	// closes it on Close.
+	Storage Storage
+
+	// Listen are the libp2p listen multiaddrs (TCP and QUIC). Default:
+	// all interfaces on port 4101. Empty (after DefaultConfig) disables
+	// listening; the node can still dial out.
+	Listen []string
+	// Bootstrap are multiaddrs (with /p2p/<id>) of peers dialled at start
+	// and redialled every BootstrapInterval while disconnected.
+	Bootstrap []string
+	// BootstrapInterval is how often lost bootstrap peers are redialled.
+	// Default 5s.
+	BootstrapInterval time.Duration
+
+	// MDNS enables local-network discovery. Default true in DefaultConfig.
+	MDNS bool
+	// DHT enables the Kademlia DHT and a rendezvous per document. Default
+	// false (needs bootstrap peers on the Internet).
+	DHT bool
+	// NAT enables AutoNAT, port mapping, hole punching and the relay
+	// client (through Bootstrap peers acting as static relays).
+	NAT bool
+
+	// APIAddr is the local HTTP API listener (documents, presence, peers,
+	// alerts, health, WebSocket feed, sync push/pull, /metrics,
+	// /debug/pprof). Empty disables it. Default "127.0.0.1:4102". A
+	// non-loopback address is refused unless APIAllowRemote is set.
+	APIAddr string
+	// APIAllowRemote allows APIAddr on a non-loopback interface.
+	APIAllowRemote bool
+	// MaxBodyBytes bounds an API request body. Default 4 MiB.
+	MaxBodyBytes int64
+
+	// Docs are joined at start. Other documents are joined on first use
+	// (Node.Doc, the API).
+	Docs []string
+
+	// TickInterval is how often every replica gets Tick(now): timers,
+	// batched presence, periodic reconciliation. Default 50ms.
+	TickInterval time.Duration
+	// MaxFrame bounds one sync stream frame. Default 16 MiB.
+	MaxFrame int
+
+	// Logger receives structured logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the configuration of a LAN node: listens on all
+// interfaces, mDNS and NAT traversal on, Pebble store in dataDir.
+func DefaultConfig(dataDir string) Config {
+	return Config{
+		DataDir:           dataDir,
+		Listen:            []string{"/ip4/0.0.0.0/tcp/4101", "/ip4/0.0.0.0/udp/4101/quic-v1"},
+		BootstrapInterval: 5 * time.Second,
+		MDNS:              true,
+		NAT:               true,
+		APIAddr:           "127.0.0.1:4102",
+		MaxBodyBytes:      4 << 20,
+		TickInterval:      50 * time.Millisecond,
+		MaxFrame:          16 << 20,
+	}
+}
+
+// DefaultTestConfig returns DefaultConfig changed for tests: loopback
+// only on random ports, no mDNS/DHT/NAT, an in-memory store, no API.
+func DefaultTestConfig() Config {
+	c := DefaultConfig("")
+	c.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+	c.MDNS, c.DHT, c.NAT = false, false, false
+	c.APIAddr = ""
+	c.BootstrapInterval = time.Second
+	return c
+}
+
+// validate fills zero values and reports bad settings.
+func (c *Config) validate() error {
+	if c.Key == nil {
+		k, err := GenerateKey()
+		if err != nil {
+			return err
+		}
+		c.Key = k
+	}
+	if len(c.Key) != ed25519.PrivateKeySize {
+		return errors.New("node: Config.Key is not an Ed25519 private key")
+	}
+	if c.BootstrapInterval <= 0 {
+		c.BootstrapInterval = 5 * time.Second
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 4 << 20
+	}
+	if c.TickInterval <= 0 {
+		c.TickInterval = 50 * time.Millisecond
+	}
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = 16 << 20
+	}
+	if c.MaxFrame < 2<<20 {
+		return fmt.Errorf("node: Config.MaxFrame %d is below 2 MiB (a change may be 1 MiB)", c.MaxFrame)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}

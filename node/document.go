@@ -1,0 +1,553 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/convergenode/convergenode/crdt"
+)
+
+// Doc is a joined document: reads come from the replica's materialized
+// tables, writes go through the replica (signed, persisted, published).
+// All methods are safe for concurrent use.
+type Doc struct {
+	n  *Node
+	id string
+	g  *gossip
+
+	inbox  chan inMsg
+	writes chan *writeReq
+
+	mu     sync.Mutex // guards e (the loop mutates it; readers read it)
+	e      engine
+	err    error // first storage error: the document refuses writes
+	subs   map[int]func(crdt.ChangeEvent)
+	psubs  map[int]func(PresenceEvent)
+	nextID int
+	prog   catchup
+}
+
+type peerEventKind uint8
+
+const (
+	noPeerEvent peerEventKind = iota
+	peerUp
+	peerDown
+)
+
+// inMsg is one input from the network: a gossip or stream message, or a
+// peer joining or leaving the document.
+type inMsg struct {
+	from      string
+	data      []byte
+	peerEvent peerEventKind
+}
+
+// writeReq is a local write waiting to be durable.
+type writeReq struct {
+	ops      []crdt.Op
+	presence *PresenceEntry
+	done     chan error
+}
+
+// catchup tracks a burst of remote changes for the progress report.
+type catchup struct {
+	start, last, logged time.Time
+	applied             int
+}
+
+// ErrStorage wraps a storage failure: the document stops accepting writes.
+var ErrStorage = errors.New("node: storage failed")
+
+func (n *Node) openDoc(ctx context.Context, id string) (*Doc, error) {
+	e, err := n.core.newEngine(id, &n.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("node: document %q: %w", id, err)
+	}
+	d := &Doc{
+		n:      n,
+		id:     id,
+		e:      e,
+		inbox:  make(chan inMsg, 1024),
+		writes: make(chan *writeReq, 1024),
+		subs:   map[int]func(crdt.ChangeEvent){},
+		psubs:  map[int]func(PresenceEvent){},
+	}
+	t0 := time.Now()
+	var envs [][]byte
+	if err := n.store.Load(id, func(env []byte) error {
+		envs = append(envs, append([]byte(nil), env...))
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("node: document %q: load: %w", id, err)
+	}
+	if err := e.Restore(envs); err != nil {
+		return nil, fmt.Errorf("node: document %q: restore: %w", id, err)
+	}
+	n.log.Info("document loaded", "doc", id, "changes", len(envs), "took", time.Since(t0))
+	// Restore may produce output (e.g. nothing to persist, but events);
+	// it is drained by the loop's first flush.
+	if d.g, err = n.joinGossip(d); err != nil {
+		return nil, err
+	}
+	n.wg.Add(2 + int(numTopics))
+	for t := topicKind(0); t < numTopics; t++ {
+		sub := d.g.subs[t]
+		go func() { defer n.wg.Done(); n.readTopic(n.ctx, d, sub) }()
+	}
+	go func() { defer n.wg.Done(); n.readPeerEvents(n.ctx, d, d.g.events) }()
+	go func() { defer n.wg.Done(); d.run(n.ctx) }()
+	if n.dhtDisc != nil {
+		n.advertise(id)
+	}
+	return d, nil
+}
+
+// ID returns the document's ID.
+func (d *Doc) ID() string { return d.id }
+
+// Err returns the storage error that stopped the document, or nil.
+func (d *Doc) Err() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+// deliver queues an input for the loop; false once ctx is done.
+func (d *Doc) deliver(ctx context.Context, m inMsg) bool {
+	select {
+	case d.inbox <- m:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// run is the document's loop: the only goroutine that mutates the engine.
+func (d *Doc) run(ctx context.Context) {
+	tick := time.NewTicker(d.n.cfg.TickInterval)
+	defer tick.Stop()
+	defer d.g.close(d.n, d.id)
+	var pending []*writeReq
+	for {
+		select {
+		case <-ctx.Done():
+			d.failWrites(pending, ErrNodeClosed)
+			d.drainWrites(ErrNodeClosed)
+			return
+		case now := <-tick.C:
+			d.mu.Lock()
+			d.e.Tick(now)
+			d.mu.Unlock()
+		case m := <-d.inbox:
+			d.mu.Lock()
+			d.stepLocked(m)
+			for i := 0; i < 256; i++ { // batch what is already queued
+				select {
+				case m := <-d.inbox:
+					d.stepLocked(m)
+					continue
+				default:
+				}
+				break
+			}
+			d.mu.Unlock()
+		case w := <-d.writes:
+			d.mu.Lock()
+			pending = d.proposeLocked(w, pending)
+			for i := 0; i < 1024; i++ { // group commit
+				select {
+				case w := <-d.writes:
+					pending = d.proposeLocked(w, pending)
+					continue
+				default:
+				}
+				break
+			}
+			d.e.Tick(time.Now()) // close the group: the change is made now
+			d.mu.Unlock()
+		}
+		if err := d.flush(ctx); err != nil {
+			d.failWrites(pending, err)
+			pending = nil
+			continue
+		}
+		for _, w := range pending {
+			w.done <- nil
+		}
+		pending = pending[:0]
+	}
+}
+
+func (d *Doc) stepLocked(m inMsg) {
+	switch m.peerEvent {
+	case peerUp:
+		d.e.PeerUp(m.from)
+		return
+	case peerDown:
+		d.e.PeerDown(m.from)
+		return
+	}
+	if err := d.e.Step(m.from, m.data); err != nil {
+		d.n.log.Debug("step", "doc", d.id, "peer", m.from, "err", err)
+	}
+}
+
+func (d *Doc) proposeLocked(w *writeReq, pending []*writeReq) []*writeReq {
+	if d.err != nil {
+		w.done <- d.err
+		return pending
+	}
+	var err error
+	if w.presence != nil {
+		err = d.e.SetPresence(w.presence.Namespace, w.presence.Key, w.presence.Value)
+	} else {
+		err = d.e.Propose(w.ops...)
+	}
+	if err != nil {
+		w.done <- err
+		return pending
+	}
+	return append(pending, w)
+}
+
+func (d *Doc) failWrites(ws []*writeReq, err error) {
+	for _, w := range ws {
+		w.done <- err
+	}
+}
+
+func (d *Doc) drainWrites(err error) {
+	for {
+		select {
+		case w := <-d.writes:
+			w.done <- err
+		default:
+			return
+		}
+	}
+}
+
+// flush acts on the engine's Ready values until it has none: persist
+// (fsync), then publish and send, then deliver events, then Advance.
+func (d *Doc) flush(ctx context.Context) error {
+	for {
+		d.mu.Lock()
+		if d.err != nil {
+			err := d.err
+			d.mu.Unlock()
+			return err
+		}
+		if !d.e.HasReady() {
+			d.mu.Unlock()
+			return nil
+		}
+		rd := d.e.Ready()
+		d.mu.Unlock()
+
+		if len(rd.Persist) > 0 {
+			t0 := time.Now()
+			if err := d.n.store.Append(d.id, rd.Persist); err != nil {
+				err = fmt.Errorf("%w: document %q: %w", ErrStorage, d.id, err)
+				d.n.log.Error("storage error: document stops accepting writes", "doc", d.id, "err", err)
+				d.n.met.storageErrors.Inc()
+				d.mu.Lock()
+				d.err = err
+				d.mu.Unlock()
+				d.n.handleAlert(Alert{Doc: d.id, Reason: "storage: " + err.Error(), Time: time.Now()})
+				return err
+			}
+			d.n.met.persistSeconds.Observe(time.Since(t0).Seconds())
+			d.n.met.persisted.Add(float64(len(rd.Persist)))
+		}
+		for _, o := range rd.Broadcast {
+			if err := d.g.topics[o.Topic].Publish(ctx, o.Data); err != nil {
+				d.n.log.Debug("publish", "doc", d.id, "topic", o.Topic, "err", err)
+			} else {
+				d.n.met.gossipOut.Inc()
+			}
+		}
+		for _, s := range rd.Send {
+			d.n.sync.send(s.To, d.id, s.Data)
+		}
+		d.mu.Lock()
+		subs := make([]func(crdt.ChangeEvent), 0, len(d.subs))
+		for _, fn := range d.subs {
+			subs = append(subs, fn)
+		}
+		psubs := make([]func(PresenceEvent), 0, len(d.psubs))
+		for _, fn := range d.psubs {
+			psubs = append(psubs, fn)
+		}
+		d.mu.Unlock()
+		for _, ev := range rd.Applied {
+			for _, fn := range subs {
+				fn(ev)
+			}
+		}
+		for _, ev := range rd.Presence {
+			for _, fn := range psubs {
+				fn(ev)
+			}
+		}
+		for _, a := range rd.Alerts {
+			a.Doc = d.id
+			if a.Time.IsZero() {
+				a.Time = time.Now()
+			}
+			d.n.handleAlert(a)
+		}
+		d.n.met.applied.Add(float64(len(rd.Applied)))
+		d.progress(len(rd.Applied))
+		d.mu.Lock()
+		d.e.Advance()
+		d.mu.Unlock()
+	}
+}
+
+// progress logs a progress report every second while a catch-up (a burst
+// of more than 1,000 applied changes) runs.
+func (d *Doc) progress(applied int) {
+	if applied == 0 {
+		return
+	}
+	now := time.Now()
+	p := &d.prog
+	if now.Sub(p.last) > time.Second {
+		*p = catchup{start: now, logged: now}
+	}
+	p.last = now
+	p.applied += applied
+	if p.applied >= 1000 && now.Sub(p.logged) >= time.Second {
+		p.logged = now
+		d.mu.Lock()
+		total := d.e.Doc().Graph().Len()
+		d.mu.Unlock()
+		rate := float64(p.applied) / now.Sub(p.start).Seconds()
+		d.n.log.Info("catch-up progress", "doc", d.id, "applied", p.applied, "changes", total, "per_second", int(rate))
+	}
+}
+
+// write submits a local write and waits until it is durable (or failed).
+func (d *Doc) write(ctx context.Context, w *writeReq) error {
+	w.done = make(chan error, 1)
+	select {
+	case d.writes <- w:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-d.n.ctx.Done():
+		return ErrNodeClosed
+	}
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err() // the write may still complete
+	}
+}
+
+// Cols are the columns of an insert: values are nil, bool, int, int64,
+// float64, string, []byte or crdt.Value.
+type Cols map[string]any
+
+func toValues(cols Cols) (map[string]crdt.Value, error) {
+	out := make(map[string]crdt.Value, len(cols))
+	for k, v := range cols {
+		cv, err := crdt.ValueOf(v)
+		if err != nil {
+			return nil, fmt.Errorf("node: column %q: %w", k, err)
+		}
+		out[k] = cv
+	}
+	return out, nil
+}
+
+// Insert inserts (or replaces) a row. It returns once the change is signed
+// and durable; it is then published.
+func (d *Doc) Insert(ctx context.Context, table, row string, cols Cols) error {
+	vs, err := toValues(cols)
+	if err != nil {
+		return err
+	}
+	return d.write(ctx, &writeReq{ops: []crdt.Op{crdt.Insert(table, row, vs)}})
+}
+
+// Update sets one column of a row.
+func (d *Doc) Update(ctx context.Context, table, row, col string, v any) error {
+	cv, err := crdt.ValueOf(v)
+	if err != nil {
+		return fmt.Errorf("node: column %q: %w", col, err)
+	}
+	return d.write(ctx, &writeReq{ops: []crdt.Op{crdt.Update(table, row, col, cv)}})
+}
+
+// Delete deletes a row.
+func (d *Doc) Delete(ctx context.Context, table, row string) error {
+	return d.write(ctx, &writeReq{ops: []crdt.Op{crdt.Delete(table, row)}})
+}
+
+// Tx collects the ops of one transaction (see Doc.Change).
+type Tx struct {
+	d   *Doc
+	ops []crdt.Op
+	err error
+}
+
+// Insert adds an insert of a row.
+func (tx *Tx) Insert(table, row string, cols Cols) {
+	vs, err := toValues(cols)
+	if err != nil {
+		tx.err = errors.Join(tx.err, err)
+		return
+	}
+	tx.ops = append(tx.ops, crdt.Insert(table, row, vs))
+}
+
+// Update adds an update of one column.
+func (tx *Tx) Update(table, row, col string, v any) {
+	cv, err := crdt.ValueOf(v)
+	if err != nil {
+		tx.err = errors.Join(tx.err, fmt.Errorf("node: column %q: %w", col, err))
+		return
+	}
+	tx.ops = append(tx.ops, crdt.Update(table, row, col, cv))
+}
+
+// Delete adds a delete of a row.
+func (tx *Tx) Delete(table, row string) { tx.ops = append(tx.ops, crdt.Delete(table, row)) }
+
+// Add adds ops built with the crdt package.
+func (tx *Tx) Add(ops ...crdt.Op) { tx.ops = append(tx.ops, ops...) }
+
+// Get reads a row as the document is now (without the transaction's writes).
+func (tx *Tx) Get(table, row string) (crdt.Row, bool) { return tx.d.Get(table, row) }
+
+// Change runs fn and commits the ops it collected as one change (one
+// signature). If fn returns an error nothing is written.
+func (d *Doc) Change(ctx context.Context, fn func(tx *Tx) error) error {
+	tx := &Tx{d: d}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if tx.err != nil {
+		return tx.err
+	}
+	if len(tx.ops) == 0 {
+		return nil
+	}
+	return d.write(ctx, &writeReq{ops: tx.ops})
+}
+
+// Get returns a row and whether it is visible.
+func (d *Doc) Get(table, row string) (crdt.Row, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.e.Doc().Get(table, row)
+}
+
+// Scan returns the visible rows of a table, ordered by key.
+func (d *Doc) Scan(table string) []crdt.Row {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.e.Doc().Scan(table)
+}
+
+// Tables returns the tables that have visible rows, sorted.
+func (d *Doc) Tables() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.e.Doc().Tables()
+}
+
+// Heads returns the current version (the heads of the change graph).
+func (d *Doc) Heads() crdt.Version {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.e.Doc().Heads()
+}
+
+// Len returns the number of changes in the document.
+func (d *Doc) Len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.e.Doc().Graph().Len()
+}
+
+// StateHash returns the hash of the materialized state: two replicas with
+// the same hash hold the same tables.
+func (d *Doc) StateHash() [32]byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.e.Doc().StateHash()
+}
+
+// At returns a read-only copy of the document at an earlier version. The
+// copy belongs to the caller.
+func (d *Doc) At(v crdt.Version) (*crdt.Doc, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.e.Doc().At(v)
+}
+
+// Diff returns the cell changes between two versions.
+func (d *Doc) Diff(from, to crdt.Version) ([]crdt.CellDiff, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.e.Doc().Diff(from, to)
+}
+
+// Subscribe calls fn with every change applied to the document (local
+// and remote), in apply order, until cancel is called. fn is called from
+// the document's loop goroutine, one call at a time: it must not block
+// and must not write to the document.
+func (d *Doc) Subscribe(fn func(crdt.ChangeEvent)) (cancel func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id := d.nextID
+	d.nextID++
+	d.subs[id] = fn
+	return func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		delete(d.subs, id)
+	}
+}
+
+// Presence is a document's ephemeral state (presence, cursors): signed,
+// never persisted, expiring.
+type Presence struct{ d *Doc }
+
+// Set sets this node's value for (ns, key) and broadcasts it.
+func (p *Presence) Set(ctx context.Context, ns, key string, v any) error {
+	cv, err := crdt.ValueOf(v)
+	if err != nil {
+		return fmt.Errorf("node: presence %s/%s: %w", ns, key, err)
+	}
+	return p.d.write(ctx, &writeReq{presence: &PresenceEntry{Namespace: ns, Key: key, Value: cv}})
+}
+
+// List returns the live entries, in the engine's stable order.
+func (p *Presence) List() []PresenceEntry {
+	p.d.mu.Lock()
+	defer p.d.mu.Unlock()
+	return p.d.e.Presence()
+}
+
+// Watch calls fn with every presence change until cancel is called. The
+// same rules as Doc.Subscribe apply to fn.
+func (p *Presence) Watch(fn func(PresenceEvent)) (cancel func()) {
+	d := p.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id := d.nextID
+	d.nextID++
+	d.psubs[id] = fn
+	return func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		delete(d.psubs, id)
+	}
+}
