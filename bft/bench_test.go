@@ -1,0 +1,196 @@
+package bft
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/convergenode/convergenode/crdt"
+	"lukechampine.com/blake3"
+)
+
+// The gate benchmarks time the gate and its raw ceiling in the same loop,
+// interleaved item by item, so machine load (these run on shared cores)
+// hits both alike. Each reports:
+//
+//	gate-ns/change   time per change through ReceiveBytes (stage 1 + 2 + Doc.Apply)
+//	ceil-ns/change   ed25519.Verify of a 32-byte message (+ BLAKE3 of the change for 64 ops)
+//	x-ceiling        ceiling time / gate time: the gate's rate as a fraction of the ceiling
+//
+// Run: go test -run '^$' -bench . -benchtime 3s ./bft
+
+type rawCeiling struct {
+	pub ed25519.PublicKey
+	sig []byte
+	msg []byte
+}
+
+func newRawCeiling() *rawCeiling {
+	k := testKey(77)
+	msg := make([]byte, 32)
+	for i := range msg {
+		msg[i] = byte(i)
+	}
+	return &rawCeiling{pub: k.Public().(ed25519.PublicKey), msg: msg, sig: ed25519.Sign(k, msg)}
+}
+
+func (r *rawCeiling) verify() {
+	if !ed25519.Verify(r.pub, r.msg, r.sig) {
+		panic("raw verify failed")
+	}
+}
+
+var sink [32]byte
+
+// makePool returns n encoded envelopes of one author's chain, each with
+// nops update ops, valid in order on an empty document.
+func makePool(b *testing.B, n, nops int) [][]byte {
+	src := newNode(1, GateConfig{})
+	pool := make([][]byte, n)
+	for i := range pool {
+		ops := make([]crdt.Op, nops)
+		for j := range ops {
+			ops[j] = crdt.Update("items", fmt.Sprintf("row-%d", (i*nops+j)%1000), "qty", crdt.Int(int64(i*nops+j)))
+		}
+		env, _, err := src.gate.Propose(src.key, ops, t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pool[i] = env.Encode()
+	}
+	return pool
+}
+
+func benchGate(b *testing.B, nops, poolSize int) {
+	pool := makePool(b, poolSize, nops)
+	raw := newRawCeiling()
+	var r *node
+	var gateDur, ceilDur time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		k := i % len(pool)
+		if k == 0 {
+			b.StopTimer()
+			r = newNode(2, GateConfig{})
+			b.StartTimer()
+		}
+		in := pool[k]
+		t1 := time.Now()
+		res := r.gate.ReceiveBytes("peer", in, t0)
+		t2 := time.Now()
+		raw.verify()
+		if nops > 1 {
+			sink = blake3.Sum256(in) // hashing the change: part of the ceiling
+		}
+		t3 := time.Now()
+		if len(res.Accepted) != 1 {
+			b.Fatalf("change %d not accepted: %+v", k, res.Rejection)
+		}
+		gateDur += t2.Sub(t1)
+		ceilDur += t3.Sub(t2)
+	}
+	b.StopTimer()
+	g := float64(gateDur.Nanoseconds()) / float64(b.N)
+	c := float64(ceilDur.Nanoseconds()) / float64(b.N)
+	b.ReportMetric(g, "gate-ns/change")
+	b.ReportMetric(c, "ceil-ns/change")
+	b.ReportMetric(c/g, "x-ceiling")
+	b.ReportMetric(float64(nops)*1e9/g, "ops/s")
+	b.ReportMetric(float64(nops)*1e9/c, "ceil-ops/s")
+}
+
+// BenchmarkGate1Op: changes of one op; target x-ceiling >= 0.85 (the gate's
+// change rate is at least 85% of the raw ed25519.Verify rate).
+func BenchmarkGate1Op(b *testing.B) { benchGate(b, 1, 4096) }
+
+// BenchmarkGate64Ops: changes of 64 ops; target x-ceiling >= 0.8 where the
+// ceiling is 64 ops / (one verify + BLAKE3 of the change).
+func BenchmarkGate64Ops(b *testing.B) { benchGate(b, 64, 512) }
+
+// BenchmarkSign64Ops: the sign side of a 64-op transaction (bft.Sign:
+// encode, hash, sign) against one ed25519.Sign of 32 bytes plus BLAKE3 of
+// the encoded change; target x-ceiling >= 1/1.2 = 0.83.
+func BenchmarkSign64Ops(b *testing.B) {
+	k := testKey(1)
+	ops := make([]crdt.Op, 64)
+	for j := range ops {
+		ops[j] = crdt.Update("items", fmt.Sprintf("row-%d", j), "qty", crdt.Int(int64(j)))
+	}
+	c := mkChange(k, 1, 1, crdt.ZeroID, nil, ops...)
+	enc, err := c.Encode()
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := make([]byte, 32)
+	var signDur, ceilDur time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t1 := time.Now()
+		env, err := Sign(k, c)
+		t2 := time.Now()
+		_ = ed25519.Sign(k, msg)
+		sink = blake3.Sum256(enc)
+		t3 := time.Now()
+		if err != nil || env == nil {
+			b.Fatal(err)
+		}
+		signDur += t2.Sub(t1)
+		ceilDur += t3.Sub(t2)
+	}
+	b.StopTimer()
+	s := float64(signDur.Nanoseconds()) / float64(b.N)
+	cl := float64(ceilDur.Nanoseconds()) / float64(b.N)
+	b.ReportMetric(s, "sign-ns/tx")
+	b.ReportMetric(cl, "ceil-ns/tx")
+	b.ReportMetric(s/cl, "x-sign+hash")
+	b.ReportMetric(cl/s, "x-ceiling")
+}
+
+// BenchmarkPropose64Ops: a local 64-op transaction end to end
+// (Doc.Prepare, Sign, Gate.Local with Doc.Apply). Informational.
+func BenchmarkPropose64Ops(b *testing.B) {
+	ops := make([]crdt.Op, 64)
+	for j := range ops {
+		ops[j] = crdt.Update("items", fmt.Sprintf("row-%d", j), "qty", crdt.Int(int64(j)))
+	}
+	n := newNode(1, GateConfig{})
+	b.ResetTimer()
+	for i := range b.N {
+		if i%4096 == 0 {
+			b.StopTimer()
+			n = newNode(1, GateConfig{})
+			b.StartTimer()
+		}
+		if _, _, err := n.gate.Propose(n.key, ops, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// BenchmarkCheckStateless1Op: stage 1 alone.
+func BenchmarkCheckStateless1Op(b *testing.B) {
+	in := makePool(b, 1, 1)[0]
+	b.ResetTimer()
+	for range b.N {
+		if _, rej := CheckStateless(testDoc, in); rej != nil {
+			b.Fatal(rej)
+		}
+	}
+}
+
+// BenchmarkRawVerify and BenchmarkRawBLAKE3 are the ceilings on their own.
+func BenchmarkRawVerify(b *testing.B) {
+	r := newRawCeiling()
+	for range b.N {
+		r.verify()
+	}
+}
+
+func BenchmarkRawBLAKE3(b *testing.B) {
+	msg := make([]byte, 32)
+	for range b.N {
+		sink = blake3.Sum256(msg)
+	}
+}
