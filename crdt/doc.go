@@ -249,7 +249,20 @@ func (d *Doc) touch(t *table, key string, rs *rowState, was, won bool) {
 }
 
 func (d *Doc) rowChanges() []RowChange {
-	var out []RowChange
+	n, ncols := 0, 0
+	for _, tc := range d.touched {
+		if tc.won && (tc.was || tc.rs.alive) {
+			n++
+			if tc.rs.alive {
+				ncols += len(tc.rs.cells)
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]RowChange, 0, n)
+	slab := make([]Col, ncols) // one allocation for every row's columns
 	for _, tc := range d.touched {
 		if !tc.won {
 			continue
@@ -265,7 +278,14 @@ func (d *Doc) rowChanges() []RowChange {
 		default:
 			continue
 		}
-		rc.Cols = tc.rs.visibleCols()
+		if tc.rs.alive {
+			k := len(tc.rs.cells)
+			rc.Cols = slab[:k:k]
+			slab = slab[k:]
+			for j, c := range tc.rs.cells {
+				rc.Cols[j] = Col{Name: c.name, Value: c.v}
+			}
+		}
 		out = append(out, rc)
 	}
 	return out

@@ -119,9 +119,7 @@ func (d *Doc) applyInsert(rs *rowState, at opRef, cols []Col) bool {
 	}
 	// Some columns were written after this insert: keep them, add the rest.
 	for k := range cols {
-		pos, found := slices.BinarySearchFunc(rs.cells, cols[k].Name, func(c cell, n string) int {
-			return cmpString(c.name, n)
-		})
+		pos, found := findCell(rs.cells, cols[k].Name)
 		if found {
 			continue // the existing write is newer than the insert
 		}
@@ -145,9 +143,7 @@ func (d *Doc) applyUpdate(rs *rowState, at opRef, col Col) bool {
 	if rs.exist.node != 0 && d.cmpStamp(at, rs.exist) < 0 {
 		return false
 	}
-	pos, found := slices.BinarySearchFunc(rs.cells, col.Name, func(c cell, n string) int {
-		return cmpString(c.name, n)
-	})
+	pos, found := findCell(rs.cells, col.Name)
 	if found {
 		if d.cmpStamp(rs.cells[pos].at, at) > 0 {
 			return false
@@ -157,6 +153,20 @@ func (d *Doc) applyUpdate(rs *rowState, at opRef, col Col) bool {
 	}
 	rs.cells = slices.Insert(rs.cells, pos, cell{name: d.intern(col.Name), v: col.Value, at: at})
 	return true
+}
+
+// findCell returns the position of the column name in cells (sorted by
+// name) and whether it is there.
+func findCell(cells []cell, name string) (int, bool) {
+	if len(cells) <= 8 {
+		for k := range cells {
+			if cells[k].name >= name {
+				return k, cells[k].name == name
+			}
+		}
+		return len(cells), false
+	}
+	return slices.BinarySearchFunc(cells, name, func(c cell, n string) int { return cmpString(c.name, n) })
 }
 
 func cmpString(a, b string) int {
