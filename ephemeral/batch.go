@@ -310,7 +310,11 @@ func DecodeBatch(p []byte) (*Batch, error) {
 	}
 	for i := 0; i < len(b.Updates) && d.err == nil; i++ {
 		u := &b.Updates[i]
-		u.Namespace = d.str("namespace", MaxNamespaceLen)
+		if ns := d.raw("namespace", MaxNamespaceLen); i > 0 && string(ns) == b.Updates[i-1].Namespace {
+			u.Namespace = b.Updates[i-1].Namespace // sorted: runs share one string
+		} else {
+			u.Namespace = string(ns)
+		}
 		u.Key = d.str("key", MaxKeyLen)
 		u.Time = d.ts()
 		switch op := d.byte1(); op {

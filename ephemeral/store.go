@@ -150,9 +150,13 @@ func (s *Store) Watch(fn func(Event)) (cancel func()) {
 
 func (s *Store) emit(evs []Event) {
 	for _, e := range evs {
-		for _, w := range s.watchers {
-			w.fn(e)
-		}
+		s.emitOne(e)
+	}
+}
+
+func (s *Store) emitOne(e Event) {
+	for _, w := range s.watchers {
+		w.fn(e)
 	}
 }
 
@@ -165,10 +169,10 @@ func (s *Store) Set(ns, key string, v crdt.Value, now time.Time) error {
 	s.observe(now)
 	ts := s.clock.Now(now)
 	r := &record{author: s.self, time: ts, renewed: ts, value: v}
-	ev, _ := s.put(ns, s.slotOf(ns, s.self, key), r)
+	ev, ok := s.put(ns, s.slotOf(ns, s.self, key), r)
 	s.pending[ref{ns, s.slotOf(ns, s.self, key)}] = struct{}{}
-	if ev != nil {
-		s.emit([]Event{*ev})
+	if ok {
+		s.emitOne(ev)
 	}
 	return nil
 }
@@ -187,10 +191,10 @@ func (s *Store) Delete(ns, key string, now time.Time) error {
 	s.observe(now)
 	ts := s.clock.Now(now)
 	r := &record{author: s.self, time: ts, renewed: ts, deleted: true}
-	ev, _ := s.put(ns, sl, r)
+	ev, ok := s.put(ns, sl, r)
 	s.pending[ref{ns, sl}] = struct{}{}
-	if ev != nil {
-		s.emit([]Event{*ev})
+	if ok {
+		s.emitOne(ev)
 	}
 	return nil
 }
@@ -206,8 +210,9 @@ func checkLocal(ns, key string, v crdt.Value) error {
 }
 
 // put stores r in slot sl of ns if it beats the current record, and returns
-// the visible event (nil if nothing visible changed) and whether r won.
-func (s *Store) put(ns string, sl slot, r *record) (*Event, bool) {
+// the visible event and whether there is one (false if nothing visible
+// changed).
+func (s *Store) put(ns string, sl slot, r *record) (Event, bool) {
 	sp := s.space(ns)
 	cur := sp.recs[sl]
 	if cur != nil && cur.sameWrite(r) {
@@ -216,11 +221,11 @@ func (s *Store) put(ns string, sl slot, r *record) (*Event, bool) {
 			cur.renewed, cur.batch = r.renewed, r.batch
 			s.scheduleScan(cur)
 		}
-		return nil, false
+		return Event{}, false
 	}
 	if cur != nil && lwwCompare(r.time, r.author, r.deleted, r.value,
 		cur.time, cur.author, cur.deleted, cur.value) <= 0 {
-		return nil, false
+		return Event{}, false
 	}
 	sp.recs[sl] = r
 	if cur != nil {
@@ -228,14 +233,13 @@ func (s *Store) put(ns string, sl slot, r *record) (*Event, bool) {
 	}
 	s.countEntry(r.author, 1)
 	s.scheduleScan(r)
-	var ev *Event
 	switch {
 	case !r.deleted && (cur == nil || cur.deleted || cur.author != r.author || !cur.value.Equal(r.value)):
-		ev = &Event{Kind: EventSet, Namespace: ns, Key: sl.key, Author: r.author, Value: r.value, Time: r.time}
+		return Event{Kind: EventSet, Namespace: ns, Key: sl.key, Author: r.author, Value: r.value, Time: r.time}, true
 	case r.deleted && cur != nil && !cur.deleted:
-		ev = &Event{Kind: EventDelete, Namespace: ns, Key: sl.key, Author: r.author, Value: cur.value, Time: r.time}
+		return Event{Kind: EventDelete, Namespace: ns, Key: sl.key, Author: r.author, Value: cur.value, Time: r.time}, true
 	}
-	return ev, true
+	return Event{}, false
 }
 
 func (s *Store) countEntry(a crdt.Author, d int) {
@@ -382,9 +386,12 @@ func (s *Store) merge(b *Batch, now time.Time, verify bool) ([]Event, error) {
 	if !p.bucket.take(max(1, len(b.Updates)), s.cfg.Rate, s.cfg.Burst, now) {
 		return nil, fmt.Errorf("%w: %s sent %d updates", ErrRateLimited, b.Author.Short(), len(b.Updates))
 	}
-	if grow := s.growth(b); p.entries+grow > s.cfg.MaxEntriesPerAuthor {
-		return nil, fmt.Errorf("%w: %s would hold %d entries, limit %d",
-			ErrTooManyEntries, b.Author.Short(), p.entries+grow, s.cfg.MaxEntriesPerAuthor)
+	// Each update adds at most one record: count exactly only near the limit.
+	if p.entries+len(b.Updates) > s.cfg.MaxEntriesPerAuthor {
+		if grow := s.growth(b); p.entries+grow > s.cfg.MaxEntriesPerAuthor {
+			return nil, fmt.Errorf("%w: %s would hold %d entries, limit %d",
+				ErrTooManyEntries, b.Author.Short(), p.entries+grow, s.cfg.MaxEntriesPerAuthor)
+		}
 	}
 	p.seen[b.Time] = struct{}{}
 	if b.Time.Compare(p.maxSeen) > 0 {
@@ -395,8 +402,11 @@ func (s *Store) merge(b *Batch, now time.Time, verify bool) ([]Event, error) {
 	for i := range b.Updates {
 		u := &b.Updates[i]
 		r := &record{author: b.Author, time: u.Time, renewed: b.Time, deleted: u.Delete, value: u.Value, batch: b}
-		if ev, _ := s.put(u.Namespace, s.slotOf(u.Namespace, b.Author, u.Key), r); ev != nil {
-			evs = append(evs, *ev)
+		if ev, ok := s.put(u.Namespace, s.slotOf(u.Namespace, b.Author, u.Key), r); ok {
+			if evs == nil {
+				evs = make([]Event, 0, len(b.Updates)-i)
+			}
+			evs = append(evs, ev)
 		}
 	}
 	s.emit(evs)
