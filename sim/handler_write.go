@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -12,7 +13,8 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // write 2 t/r/c=x [t/r2/c=y ...]
 //
-// Node 2 writes the cells (table/row/column=value) in one proposal. Values
+// Node 2 writes the cells (table/row/column=value) in one proposal: the
+// cells of one row are one insert (insert-or-replace of the row). Values
 // that parse as integers are ints, "null" is null, anything else a string.
 // More writes may follow as input lines ("2 t/r/c=x").
 func handleWrite(e *Env, c Cmd) (string, error) {
@@ -33,7 +35,9 @@ func handleWrite(e *Env, c Cmd) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		// Cells of one row become one insert.
 		var ops []crdt.Op
+		rows := map[[2]string]int{}
 		for _, a := range lc.Args {
 			if len(a.Vals) == 0 {
 				continue
@@ -42,7 +46,15 @@ func handleWrite(e *Env, c Cmd) (string, error) {
 			if len(parts) != 3 {
 				return "", fmt.Errorf("want table/row/col=value, got %q", a.Key)
 			}
-			ops = append(ops, crdt.Update(parts[0], parts[1], parts[2], parseValue(strings.Join(a.Vals, ","))))
+			k := [2]string{parts[0], parts[1]}
+			v := parseValue(strings.Join(a.Vals, ","))
+			if i, ok := rows[k]; ok {
+				ops[i].Cols = append(ops[i].Cols, crdt.Col{Name: parts[2], Value: v})
+				sort.Slice(ops[i].Cols, func(x, y int) bool { return ops[i].Cols[x].Name < ops[i].Cols[y].Name })
+				continue
+			}
+			rows[k] = len(ops)
+			ops = append(ops, crdt.Insert(parts[0], parts[1], map[string]crdt.Value{parts[2]: v}))
 		}
 		if len(ops) == 0 {
 			return "", fmt.Errorf("write %s: no cells", pos[0])

@@ -1,12 +1,224 @@
 package sim
 
-import "errors"
+import (
+	"crypto/ed25519"
+	"time"
 
-// errNoReplica is returned until the replica adapter is wired in.
-var errNoReplica = errors.New("sim: no default node factory yet; set Config.Factory")
+	"github.com/convergenode/convergenode/bft"
+	"github.com/convergenode/convergenode/crdt"
+	"github.com/convergenode/convergenode/ephemeral"
+	"github.com/convergenode/convergenode/replica"
+	"lukechampine.com/blake3"
+)
 
-func defaultFactory(NodeConfig) (Node, error) { return nil, errNoReplica }
+// ReplicaNode adapts a replica.Replica to the simulator's Node interface.
+type ReplicaNode struct {
+	R      *replica.Replica
+	author crdt.Author
+}
 
-func defaultValidator(string, Topic, []byte) Verdict { return Accept }
+var _ Node = (*ReplicaNode)(nil)
 
-func defaultNamespace([]byte) string { return "" }
+// NewReplicaNode is the default Factory: a replica with the default
+// configuration, restored from cfg.Log when it is not nil.
+func NewReplicaNode(cfg NodeConfig) (Node, error) {
+	return newReplicaNode(cfg, nil)
+}
+
+// ReplicaFactory returns a Factory that lets tune adjust each replica's
+// configuration (after Doc, Key and Rand are set).
+func ReplicaFactory(tune func(*replica.Config)) Factory {
+	return func(cfg NodeConfig) (Node, error) { return newReplicaNode(cfg, tune) }
+}
+
+func newReplicaNode(cfg NodeConfig, tune func(*replica.Config)) (*ReplicaNode, error) {
+	rc := replica.DefaultConfig()
+	rc.Doc = cfg.Doc
+	rc.Key = cfg.Key
+	rc.Rand = cfg.Rand
+	if tune != nil {
+		tune(&rc)
+	}
+	r, err := replica.New(rc)
+	if err != nil {
+		return nil, err
+	}
+	n := &ReplicaNode{R: r, author: bft.AuthorOf(cfg.Key.Public().(ed25519.PublicKey))}
+	if cfg.Log != nil {
+		if err := r.Restore(cfg.Log); err != nil {
+			return nil, err
+		}
+	}
+	r.Tick(cfg.Now)
+	return n, nil
+}
+
+func defaultFactory(cfg NodeConfig) (Node, error) { return NewReplicaNode(cfg) }
+
+// Step implements Node.
+func (n *ReplicaNode) Step(from string, msg []byte) error {
+	return n.R.Step(replica.PeerID(from), msg)
+}
+
+// Tick implements Node.
+func (n *ReplicaNode) Tick(now time.Time) { n.R.Tick(now) }
+
+// Propose implements Node.
+func (n *ReplicaNode) Propose(ops ...crdt.Op) error { return n.R.Propose(ops...) }
+
+// SetPresence implements Node.
+func (n *ReplicaNode) SetPresence(ns, key string, v crdt.Value) error {
+	return n.R.SetPresence(ns, key, v)
+}
+
+// PeerUp implements Node.
+func (n *ReplicaNode) PeerUp(p string) { n.R.PeerUp(replica.PeerID(p)) }
+
+// PeerDown implements Node.
+func (n *ReplicaNode) PeerDown(p string) { n.R.PeerDown(replica.PeerID(p)) }
+
+// HasReady implements Node.
+func (n *ReplicaNode) HasReady() bool { return n.R.HasReady() }
+
+func simTopic(t replica.Topic) Topic {
+	switch t {
+	case replica.TopicEphemeral:
+		return TopicEphemeral
+	case replica.TopicEvidence:
+		return TopicEvidence
+	}
+	return TopicChanges
+}
+
+func replicaTopic(t Topic) replica.Topic {
+	switch t {
+	case TopicEphemeral:
+		return replica.TopicEphemeral
+	case TopicEvidence:
+		return replica.TopicEvidence
+	}
+	return replica.TopicChanges
+}
+
+// Ready implements Node.
+func (n *ReplicaNode) Ready() Ready {
+	rd := n.R.Ready()
+	out := Ready{Persist: rd.Persist}
+	for _, b := range rd.Broadcast {
+		out.Broadcast = append(out.Broadcast, Outgoing{Topic: simTopic(b.Topic), Data: b.Data})
+	}
+	for _, d := range rd.Send {
+		out.Send = append(out.Send, Direct{To: string(d.To), Data: d.Data})
+	}
+	for _, ev := range rd.Applied {
+		a := Applied{ID: ev.ID}
+		if ev.Change != nil {
+			a.Author = ev.Change.Author
+			a.Local = a.Author == n.author
+		}
+		out.Applied = append(out.Applied, a)
+	}
+	for _, al := range rd.Alerts {
+		switch al.Kind {
+		case replica.AlertEquivocation:
+			out.Alerts = append(out.Alerts, Alert{Kind: AlertEquivocation, Author: al.Author, Reason: al.Reason})
+		case replica.AlertPenalty, replica.AlertNonService:
+			if al.Penalize {
+				out.Alerts = append(out.Alerts, Alert{Kind: AlertPenalty, Peer: string(al.Peer), Reason: al.Reason})
+			}
+		}
+	}
+	return out
+}
+
+// Advance implements Node.
+func (n *ReplicaNode) Advance() { n.R.Advance() }
+
+// StateHash implements Node.
+func (n *ReplicaNode) StateHash() [32]byte { return n.R.Doc().StateHash() }
+
+// Heads implements Node.
+func (n *ReplicaNode) Heads() []crdt.ID { return n.R.Doc().Heads() }
+
+// Has implements Node.
+func (n *ReplicaNode) Has(id crdt.ID) bool { return n.R.Doc().Graph().Has(id) }
+
+// Len implements Node.
+func (n *ReplicaNode) Len() int { return n.R.Doc().Graph().Len() }
+
+// PresenceHash implements Node.
+func (n *ReplicaNode) PresenceHash(ns string) [32]byte {
+	h := blake3.New(32, nil)
+	for _, e := range n.R.Presence().All(ns) {
+		h.Write([]byte(e.Key))
+		h.Write([]byte{0})
+		h.Write(e.Author[:])
+		h.Write([]byte(e.Value.String()))
+		h.Write([]byte{0})
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// Footprint implements Node.
+func (n *ReplicaNode) Footprint() int {
+	f := n.R.Footprint()
+	return f.Sessions + f.QueuedIDs + f.Tracked + f.PendingOps
+}
+
+// defaultValidator is the stateless gossip validator: the replica's wire
+// decoding plus bft stage 1 for changes, proof verification for evidence
+// and batch verification for ephemeral messages.
+func defaultValidator(doc string, topic Topic, data []byte) Verdict {
+	m, err := replica.DecodeMessage(data)
+	if err != nil || len(m.Items) != 1 {
+		return Reject
+	}
+	switch topic {
+	case TopicChanges:
+		if m.Type != replica.MsgChange {
+			return Reject
+		}
+		if _, rej := bft.CheckStateless(doc, m.Items[0]); rej != nil {
+			return Reject
+		}
+	case TopicEvidence:
+		if m.Type != replica.MsgEvidence {
+			return Reject
+		}
+		p, err := bft.DecodeProof(m.Items[0])
+		if err != nil || p.Verify() != nil || p.Doc() != doc {
+			return Reject
+		}
+	case TopicEphemeral:
+		if m.Type != replica.MsgEphemeral {
+			return Reject
+		}
+		b, err := ephemeral.DecodeBatch(m.Items[0])
+		if err != nil || b.Doc != doc || b.Verify() != nil {
+			return Reject
+		}
+	}
+	return Accept
+}
+
+// defaultNamespace returns the namespace of an ephemeral gossip message
+// when all its updates share one ("" otherwise).
+func defaultNamespace(data []byte) string {
+	m, err := replica.DecodeMessage(data)
+	if err != nil || len(m.Items) != 1 {
+		return ""
+	}
+	b, err := ephemeral.DecodeBatch(m.Items[0])
+	if err != nil || len(b.Updates) == 0 {
+		return ""
+	}
+	ns := b.Updates[0].Namespace
+	for _, u := range b.Updates[1:] {
+		if u.Namespace != ns {
+			return ""
+		}
+	}
+	return ns
+}

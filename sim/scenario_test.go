@@ -14,7 +14,7 @@ func TestScenarios(t *testing.T) {
 	reg, _ := filepath.Glob("testdata/regress/*.txt")
 	for _, path := range append(files, reg...) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			env := &Env{Base: scenarioBase()}
+			env := &Env{}
 			datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 				return env.HandleTestData(d)
 			})

@@ -88,7 +88,7 @@ func (s *Sim) write(i int) {
 	}
 	row := fmt.Sprintf("r%d", s.rng.IntN(wl.Rows))
 	v := crdt.String(fmt.Sprintf("%s@%d", p.id, s.now/int64(time.Millisecond)))
-	if err := s.Propose(i, crdt.Update("t", row, "c", v)); err == nil {
+	if err := s.Propose(i, crdt.Insert("t", row, map[string]crdt.Value{"c": v})); err == nil {
 		s.met.writes++
 	}
 }

@@ -1,0 +1,157 @@
+package sim
+
+import (
+	"runtime"
+	"testing"
+	"time"
+)
+
+func TestQueueOrder(t *testing.T) {
+	var q queue
+	seq := uint64(0)
+	for _, at := range []int64{5, 3, 9, 3, 1, 5, 5} {
+		seq++
+		q.push(event{at: at, seq: seq})
+	}
+	var got [][2]int64
+	for q.Len() > 0 {
+		e := q.pop()
+		got = append(got, [2]int64{e.at, int64(e.seq)})
+	}
+	want := [][2]int64{{1, 5}, {3, 2}, {3, 4}, {5, 1}, {5, 6}, {5, 7}, {9, 3}}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("pop order %v, want %v", got, want)
+		}
+	}
+}
+
+func mustRun(t *testing.T, cfg Config) Report {
+	t.Helper()
+	r, err := Run(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("seed %d %s: violations: %v", cfg.Seed, cfg.Topology, r.Violations)
+	}
+	return r
+}
+
+// TestDeterminism: the same seed gives a byte-identical trace hash across
+// runs and with GOMAXPROCS=1 and 2; another seed gives another trace.
+func TestDeterminism(t *testing.T) {
+	cfg := Config{
+		Seed: 7, Nodes: 24, Topology: "gossip",
+		Link:     Link{Latency: Latency{Kind: DistLogNormal, Base: 20 * time.Millisecond, Sigma: 0.5}, Jitter: 3 * time.Millisecond, Loss: 0.1, Dup: 0.05, Reorder: 0.1, Bandwidth: 1 << 20},
+		Workload: Workload{Rate: 2, Ephemeral: 0.2},
+		Faults: []Fault{
+			{Kind: FaultPartition, At: 500 * time.Millisecond, For: time.Second, Nodes: []int{0, 1, 2, 3}},
+			{Kind: FaultCrash, At: 700 * time.Millisecond, For: 800 * time.Millisecond, Nodes: []int{5}},
+		},
+		Byzantine: []Byzantine{{Node: 9, Behaviours: BehaviourEquivocate | BehaviourForge | BehaviourTamper}},
+	}
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	a := mustRun(t, cfg)
+	runtime.GOMAXPROCS(2)
+	b := mustRun(t, cfg)
+	c := mustRun(t, cfg)
+	if a.TraceHash != b.TraceHash || b.TraceHash != c.TraceHash || a.Events != b.Events {
+		t.Fatalf("trace %s/%d vs %s/%d vs %s", a.TraceHash, a.Events, b.TraceHash, b.Events, c.TraceHash)
+	}
+	cfg.Seed = 8
+	d := mustRun(t, cfg)
+	if d.TraceHash == a.TraceHash {
+		t.Fatal("different seeds gave the same trace")
+	}
+	t.Logf("trace %s, %d events", a.TraceHash, a.Events)
+}
+
+// TestTopologiesConverge: every topology converges with full delivery.
+func TestTopologiesConverge(t *testing.T) {
+	for _, topo := range []string{"star", "gossip", "mesh", "ring", "tree", "regular", "smallworld", "gossipsub", "partition", "filtered"} {
+		t.Run(topo, func(t *testing.T) {
+			r := mustRun(t, Config{Seed: 1, Nodes: 20, Topology: topo, Workload: Workload{Rate: 2}})
+			if !r.Converged || r.Delivery != 1 {
+				t.Fatalf("converged=%v delivery=%v", r.Converged, r.Delivery)
+			}
+		})
+	}
+}
+
+// TestMeshCostsMoreThanStar: on one workload, full-mesh flooding sends more
+// messages than a relay star.
+func TestMeshCostsMoreThanStar(t *testing.T) {
+	wl := Workload{Changes: 40}
+	star := mustRun(t, Config{Seed: 3, Nodes: 20, Topology: "star", Workload: wl})
+	mesh := mustRun(t, Config{Seed: 3, Nodes: 20, Topology: "mesh", Workload: wl})
+	if mesh.Messages <= star.Messages {
+		t.Fatalf("mesh sent %d messages, star %d", mesh.Messages, star.Messages)
+	}
+	t.Logf("messages: star %d, mesh %d", star.Messages, mesh.Messages)
+}
+
+// TestGossipLoss: gossip plus reconciliation delivers every change at 20%
+// and 50% loss.
+func TestGossipLoss(t *testing.T) {
+	for _, loss := range []float64{0.2, 0.5} {
+		r := mustRun(t, Config{Seed: 4, Nodes: 30, Topology: "gossip", Link: Link{Latency: Latency{Base: 20 * time.Millisecond}, Loss: loss}, Workload: Workload{Rate: 2}})
+		if !r.Converged || r.Delivery != 1 {
+			t.Fatalf("loss %v: converged=%v delivery=%v", loss, r.Converged, r.Delivery)
+		}
+		t.Logf("loss %.0f%%: delivery %.3f, %d via reconciliation, converged %v after the last write", loss*100, r.Delivery, r.ViaSync, r.ConvergenceTime)
+	}
+}
+
+// TestPartitionConverges: the seed's partition scenario (a star split in
+// halves, then reconnected) converges after the reconnect.
+func TestPartitionConverges(t *testing.T) {
+	s, err := New(Config{Seed: 5, Nodes: 16, Topology: "partition", Workload: Workload{Rate: 2, Duration: 3 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := s.Scenario().Partition
+	s.RunUntil(w.Heal - time.Millisecond)
+	if pairs, _, _ := s.inconsistency(); pairs == 0 {
+		t.Fatal("no divergence during the partition")
+	}
+	if !s.RunToConvergence() {
+		t.Fatal("did not converge after the reconnect")
+	}
+	if r := s.Finish(true); !r.OK() {
+		t.Fatal(r.Violations)
+	}
+}
+
+// TestFilteredConverges: in the filtered star, the subscribers of each
+// namespace agree on its presence entries.
+func TestFilteredConverges(t *testing.T) {
+	s, err := New(Config{Seed: 6, Nodes: 13, Topology: "filtered", Workload: Workload{Rate: 4, Ephemeral: 1, Duration: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.RunFor(3 * time.Second)
+	sc := s.Scenario()
+	for _, ns := range []string{"a", "b", "c"} {
+		var want [32]byte
+		first := -1
+		for i := 0; i < s.Len(); i++ {
+			if !sc.Subscribed(i, ns) {
+				continue
+			}
+			h := s.Node(i).PresenceHash(ns)
+			if first < 0 {
+				want, first = h, i
+			} else if h != want {
+				t.Fatalf("namespace %s: node %d and node %d disagree", ns, first, i)
+			}
+		}
+		if first < 0 {
+			t.Fatalf("no subscriber of %s", ns)
+		}
+	}
+	if r := s.Finish(true); !r.OK() {
+		t.Fatal(r.Violations)
+	}
+}
