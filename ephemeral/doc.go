@@ -87,6 +87,8 @@
 // are returned from Merge, Tick and RemoveAuthor and passed, in the same
 // order, to every watcher; local Set and Delete report theirs to watchers.
 //
-// A stateless pubsub validator may call [DecodeBatch] and [Batch.Verify]
-// concurrently; the store itself is not safe for concurrent use.
+// A pubsub validator may call [CheckStateless] (decode, document, signature)
+// from several goroutines; the driver then hands the batch to
+// [Store.MergeVerified]. [Penalize] says which errors mark the sending peer
+// as faulty. The store itself is not safe for concurrent use.
 package ephemeral
