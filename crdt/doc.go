@@ -1,3 +1,61 @@
+// Package crdt is convergenode's data model: replicated documents of
+// tables, rows and columns that any number of peers edit concurrently and
+// that converge to the same state whatever order the edits arrive in.
+//
+// # Overview
+//
+// A document ([Doc]) is built from changes ([Change]). A change is a run of
+// ops ([Op]: insert, update or delete of a row) by one author, with the
+// author's sequence number and Lamport time, the ID of the author's previous
+// change and the IDs of the changes the author had seen (its parents). A
+// change has one canonical binary encoding ([Change.Encode],
+// [DecodeChange]) and is identified by the BLAKE3 hash of it
+// ([HashChange]): the ID that is signed, gossiped and stored elsewhere.
+//
+// The changes form a hash DAG ([Graph]): [Graph.Heads] is the current
+// version ([Version]), [Graph.IsAncestor] answers "is X in the causal past
+// of Y", [Graph.Since] lists what a peer at some version lacks, in causal
+// order, and [Graph.Topo] lists everything in a deterministic order.
+//
+// The document materializes the DAG into tables. Ops are totally ordered by
+// (lamport, author, seq, change ID), each cell is a last-writer-wins register
+// and rows follow one written rule (docs/semantics.md): the state is what
+// executing every op in that order would give, with insert meaning
+// insert-or-replace, update changing only existing rows and delete removing
+// the row. The state depends only on the set of changes applied, so replicas
+// that hold the same changes have the same [Doc.StateHash]. The tables are a
+// cache of the DAG: [Doc.At] rebuilds the state at any earlier version and
+// [Doc.Diff] compares two versions cell by cell.
+//
+// The package is a deterministic core: it does no I/O, starts no
+// goroutines, never reads the clock (a time hint comes from
+// [DocOptions].Now) and uses no randomness. It is not safe for concurrent
+// use; the caller serialises access to a Doc.
+//
+// # Usage
+//
+// Local writes make a change, apply it, and return it with its ID so the
+// caller can sign and send it:
+//
+//	d := crdt.NewDoc(crdt.DocOptions{ID: "todo", Author: myKey})
+//	c, id, err := d.Insert("tasks", "t1", map[string]crdt.Value{"title": crdt.String("milk")})
+//	c, id, err = d.Change(func(tx *crdt.Tx) error { // several ops, one change
+//		tx.Update("tasks", "t1", "done", crdt.Bool(true))
+//		tx.Delete("tasks", "t0")
+//		return nil
+//	})
+//
+// Remote changes, once checked (the bft gate verifies the ID, the signature
+// and causal validity), are applied with [Doc.Apply] in causal order: every
+// parent first ([Graph.Missing] names the ones still lacking). Duplicates
+// are refused with [ErrDuplicate]. Reads are [Doc.Get], [Doc.Scan] and
+// [Doc.Tables]; [Doc.Subscribe] reports what every applied change did to
+// rows. To bring a peer up to date, send it [Graph.Since] of its heads.
+//
+// The memory a document keeps grows with its history: the changes
+// themselves (a change is stored once, as the run of ops it arrived as, with
+// table and column names shared) plus the visible tables and the
+// tombstones of deleted rows.
 package crdt
 
 import (
