@@ -455,7 +455,7 @@ func (r *Replica) askMissing(p *peer, missing []crdt.ID, deep bool) {
 // tickSync times out sessions and requests and starts the periodic sync.
 func (r *Replica) tickSync() {
 	g := r.doc.Graph()
-	var eligible []*peer
+	var eligible, idle []*peer
 	for _, p := range r.sortedPeers() {
 		for _, s := range []*session{p.out, p.in} {
 			if s != nil && r.now.After(s.deadline) {
@@ -482,9 +482,17 @@ func (r *Replica) tickSync() {
 				r.startSync(p)
 			}
 		}
-		if p.up && p.out == nil && p.in == nil && !r.now.Before(p.backoffUntil) {
-			eligible = append(eligible, p)
+		if p.up && p.out == nil && p.in == nil {
+			idle = append(idle, p)
+			if !r.now.Before(p.backoffUntil) {
+				eligible = append(eligible, p)
+			}
 		}
+	}
+	if len(eligible) == 0 {
+		// Every idle peer is backing off: back-off only orders the choice,
+		// it never stops reconciliation.
+		eligible = idle
 	}
 	if r.cfg.SyncInterval < 0 || r.now.Before(r.nextSync) {
 		return

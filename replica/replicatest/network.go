@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/crdt"
 	"github.com/convergenode/convergenode/ephemeral"
 	"github.com/convergenode/convergenode/replica"
@@ -104,6 +105,7 @@ type Network struct {
 	fifo     map[[2]int]time.Time
 	nextTick time.Time
 	byID     map[replica.PeerID]int
+	dropFrom map[int]bool
 }
 
 // KeyFor returns the deterministic key of node i (0-based).
@@ -137,6 +139,7 @@ func New(opts Options) (*Network, error) {
 		fifo:     make(map[[2]int]time.Time),
 		nextTick: Epoch,
 		byID:     make(map[replica.PeerID]int),
+		dropFrom: make(map[int]bool),
 		Stats:    Stats{ByType: map[replica.MsgType]uint64{}, BytesByType: map[replica.MsgType]uint64{}},
 	}
 	for i := 0; i < opts.Nodes; i++ {
@@ -340,6 +343,10 @@ func (n *Network) Send(from, to int, data []byte) {
 // copy independently lost, duplicated and delayed.
 func (n *Network) Broadcast(from int, data []byte) {
 	n.account(data)
+	if n.dropFrom[from] {
+		n.Stats.Lost++
+		return
+	}
 	for to := range n.Nodes {
 		if to == from || n.cut[key2(from, to)] || n.lose() {
 			continue
@@ -548,4 +555,32 @@ func (n *Network) Write(i int, ops ...crdt.Op) error {
 func (n *Network) Flush(i int) {
 	n.Nodes[i].R.Tick(n.Now)
 	n.process(n.Nodes[i])
+}
+
+// DropBroadcastsFrom makes every broadcast from node i lost while drop is
+// set (a publish that reached no one).
+func (n *Network) DropBroadcastsFrom(i int, drop bool) { n.dropFrom[i] = drop }
+
+// Equivocate makes node i's author sign two conflicting changes (same seq,
+// same prev) and gossips the first to the nodes in a and the second to the
+// nodes in b. Node i's own replica holds neither. It returns the two IDs.
+func (n *Network) Equivocate(i int, a, b []int) (crdt.ID, crdt.ID, error) {
+	nd := n.Nodes[i]
+	var envs [2]*bft.Envelope
+	for k, v := range []string{"left", "right"} {
+		c, err := nd.R.Doc().Prepare([]crdt.Op{crdt.Update("fork", "row", "side", crdt.String(v))})
+		if err != nil {
+			return crdt.ID{}, crdt.ID{}, err
+		}
+		if envs[k], err = bft.Sign(nd.Key, c); err != nil {
+			return crdt.ID{}, crdt.ID{}, err
+		}
+	}
+	for k, group := range [][]int{a, b} {
+		msg := replica.MustEncode(&replica.Message{Type: replica.MsgChange, Items: [][]byte{envs[k].Encode()}})
+		for _, j := range group {
+			n.Send(i, j, msg)
+		}
+	}
+	return envs[0].ID, envs[1].ID, nil
 }

@@ -1,0 +1,81 @@
+package replica
+
+import (
+	"github.com/convergenode/convergenode/bft"
+	"github.com/convergenode/convergenode/ephemeral"
+)
+
+// ValidateGossip is the stateless (stage 1) check of a message received on
+// one of document docID's gossip topics, for a pubsub validator. It is
+// pure and safe for concurrent use.
+//
+// It returns Reject when every honest node would refuse the message: it
+// does not decode, its type does not belong on the topic, or its content
+// fails stage 1 (a change's size, canonical encoding, document, ID or
+// signature; a proof that does not verify or names another document; a
+// presence batch that does not decode, names another document or has a bad
+// signature). It returns Ignore for a message of another wire version (a
+// newer peer; not a fault) and Accept otherwise. Stateful checks
+// (duplicates, missing parents, causal validity, presence freshness and
+// rate limits) happen in Step and never make a sender Reject-worthy.
+func ValidateGossip(docID string, topic Topic, data []byte) Verdict {
+	if len(data) >= 1 && data[0] != WireVersion {
+		return Ignore
+	}
+	m, err := DecodeMessage(data)
+	if err != nil {
+		return Reject
+	}
+	switch topic {
+	case TopicChanges:
+		if m.Type != MsgChange {
+			return Reject
+		}
+		if _, rej := bft.CheckStateless(docID, m.Items[0]); rej != nil {
+			return Reject
+		}
+	case TopicEvidence:
+		if m.Type != MsgEvidence {
+			return Reject
+		}
+		pr, err := bft.DecodeProof(m.Items[0])
+		if err != nil || pr.Doc() != docID || pr.Verify() != nil {
+			return Reject
+		}
+	case TopicEphemeral:
+		if m.Type != MsgEphemeral {
+			return Reject
+		}
+		b, err := ephemeral.DecodeBatch(m.Items[0])
+		if err != nil || b.Doc != docID || b.Verify() != nil {
+			return Reject
+		}
+	default:
+		return Ignore
+	}
+	return Accept
+}
+
+// GossipID returns the pubsub message ID of a gossip message: the change
+// ID (hex) for a change, so one change is one pubsub message whoever
+// publishes it, and "" for other messages (the driver then uses its
+// default, a hash of the data).
+func GossipID(data []byte) string {
+	if PeekType(data) != MsgChange || len(data) < 3 {
+		return ""
+	}
+	// MsgChange body: uvarint length, then the envelope.
+	off := 2
+	for off < len(data) && data[off]&0x80 != 0 {
+		off++
+	}
+	off++
+	if off > len(data) {
+		return ""
+	}
+	id, ok := bft.PeekID(data[off:])
+	if !ok {
+		return ""
+	}
+	return id.String()
+}

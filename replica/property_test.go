@@ -1,0 +1,130 @@
+package replica_test
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/convergenode/convergenode/crdt"
+	"github.com/convergenode/convergenode/replica"
+	"github.com/convergenode/convergenode/replica/replicatest"
+)
+
+var (
+	flagSeed  = flag.Uint64("seed", 0, "property tests: run only this seed")
+	flagCases = flag.Int("cases", 0, "property tests: number of cases (default 30, or $REPLICA_CASES)")
+)
+
+func propertyCases() int {
+	if *flagCases > 0 {
+		return *flagCases
+	}
+	if v, err := strconv.Atoi(os.Getenv("REPLICA_CASES")); err == nil && v > 0 {
+		return v
+	}
+	return 30
+}
+
+const propSyncInterval = time.Second
+
+// maxHealRounds bounds convergence after healing, in periodic sync
+// intervals (each replica starts about one reconciliation per interval).
+const maxHealRounds = 30
+
+// TestConvergenceProperty: N replicas (3-16) write at random while the
+// network loses (up to 50%), duplicates and reorders messages and cuts
+// random partitions; after healing, every replica reaches the same state
+// hash within maxHealRounds sync intervals. A failure prints the seed;
+// -seed N reruns it, -cases N (or REPLICA_CASES) runs more.
+func TestConvergenceProperty(t *testing.T) {
+	seeds := []uint64{*flagSeed}
+	if *flagSeed == 0 {
+		seeds = nil
+		for i := range propertyCases() {
+			seeds = append(seeds, uint64(1000+i))
+		}
+	}
+	worst := 0.0
+	for _, seed := range seeds {
+		rounds, err := runProperty(seed)
+		if err != nil {
+			t.Fatalf("seed %d: %v (rerun: go test ./replica -run TestConvergenceProperty -seed %d)", seed, err, seed)
+		}
+		worst = max(worst, rounds)
+	}
+	t.Logf("%d cases; worst convergence after healing: %.1f sync intervals", len(seeds), worst)
+}
+
+func runProperty(seed uint64) (float64, error) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	nodes := 3 + rng.IntN(14)
+	loss := rng.Float64() * 0.5
+	dup := rng.Float64() * 0.2
+	n, err := replicatest.New(replicatest.Options{
+		Seed: seed, Nodes: nodes, Loss: loss, Dup: dup,
+		MaxLatency: time.Duration(5+rng.IntN(100)) * time.Millisecond,
+		Config: func(_ int, c *replica.Config) {
+			c.SyncInterval = propSyncInterval
+			c.SyncTimeout = 2 * time.Second
+			c.SyncBackoff = time.Second
+		},
+	})
+	if err != nil {
+		return 0, err
+	}
+	writes := 20 + rng.IntN(60)
+	for w := 0; w < writes; w++ {
+		i := rng.IntN(nodes)
+		var ops []crdt.Op
+		for range 1 + rng.IntN(3) {
+			row := "r" + strconv.Itoa(rng.IntN(20))
+			switch rng.IntN(4) {
+			case 0:
+				ops = append(ops, crdt.Delete("t", row))
+			case 1:
+				ops = append(ops, crdt.Update("t", row, "c", crdt.Int(rng.Int64N(100))))
+			default:
+				ops = append(ops, crdt.Insert("t", row, map[string]crdt.Value{
+					"a": crdt.Int(int64(w)), "b": crdt.String(fmt.Sprint(i))}))
+			}
+		}
+		if err := n.Write(i, ops...); err != nil {
+			return 0, err
+		}
+		switch rng.IntN(20) {
+		case 0:
+			var a, b []int
+			for j := range nodes {
+				if rng.IntN(2) == 0 {
+					a = append(a, j)
+				} else {
+					b = append(b, j)
+				}
+			}
+			n.Partition(a, b)
+		case 1:
+			n.Heal()
+		}
+		n.RunFor(time.Duration(rng.IntN(400)) * time.Millisecond)
+	}
+	n.Heal()
+	n.SetLoss(0)
+	n.SetDup(0)
+	took, ok := n.RunUntilConverged(maxHealRounds * propSyncInterval)
+	rounds := float64(took) / float64(propSyncInterval)
+	if !ok {
+		return rounds, fmt.Errorf("%d nodes, loss %.2f, dup %.2f: not converged %.0f sync intervals after healing", nodes, loss, dup, rounds)
+	}
+	for _, nd := range n.Honest() {
+		for _, a := range nd.Alerts {
+			if a.Penalize {
+				return rounds, fmt.Errorf("%s penalised an honest peer: %s", nd.ID, a)
+			}
+		}
+	}
+	return rounds, nil
+}
