@@ -130,20 +130,36 @@ func convergeSeed(seed uint64) error {
 				i, nAuthors, len(all), got, want)
 		}
 	}
+	// Expiry is deterministic too: at a common later time every replica
+	// drops exactly the entries whose last batch is TTL old.
+	at := t0.Add(30*time.Second + time.Duration(rng.IntN(2400)-1000)*time.Millisecond)
+	wantAt := modelAt(all, at)
+	for i, s := range replicas {
+		s.Tick(at)
+		if got := dump(s); got != wantAt {
+			return fmt.Errorf("replica %d after expiry at %d differs from the model:\n got:\n%s want:\n%s",
+				i, at.UnixMilli(), got, wantAt)
+		}
+	}
 	return nil
 }
 
-// model is the naive specification: every slot holds the LWW maximum of all
-// updates ever made to it, and it is visible unless that is a tombstone.
-func model(batches []*Batch) string {
+func model(batches []*Batch) string { return modelAt(batches, time.Time{}) }
+
+// modelAt is the naive specification: every slot holds the LWW maximum of all
+// updates ever made to it, and it is visible unless that is a tombstone or,
+// when at is not zero, expired at time at. A write's renewal time is the
+// newest batch that carried it.
+func modelAt(batches []*Batch, at time.Time) string {
 	type slotID struct {
 		ns     string
 		author crdt.Author
 		key    string
 	}
 	type w struct {
-		author crdt.Author
-		u      Update
+		author  crdt.Author
+		u       Update
+		renewed Timestamp
 	}
 	best := map[slotID]w{}
 	for _, b := range batches {
@@ -153,15 +169,21 @@ func model(batches []*Batch) string {
 				id.author = b.Author
 			}
 			cur, ok := best[id]
-			if !ok || lwwCompare(u.Time, b.Author, u.Delete, u.Value,
-				cur.u.Time, cur.author, cur.u.Delete, cur.u.Value) > 0 {
-				best[id] = w{b.Author, u}
+			switch {
+			case ok && cur.author == b.Author && cur.u.Time == u.Time && cur.u.Delete == u.Delete && cur.u.Value == u.Value:
+				if b.Time.Compare(cur.renewed) > 0 {
+					cur.renewed = b.Time
+					best[id] = cur
+				}
+			case !ok || lwwCompare(u.Time, b.Author, u.Delete, u.Value,
+				cur.u.Time, cur.author, cur.u.Delete, cur.u.Value) > 0:
+				best[id] = w{b.Author, u, b.Time}
 			}
 		}
 	}
 	var live []w
 	for _, x := range best {
-		if !x.u.Delete {
+		if !x.u.Delete && (at.IsZero() || x.renewed.Wall+30_000 > at.UnixMilli()) {
 			live = append(live, x)
 		}
 	}

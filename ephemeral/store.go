@@ -72,6 +72,7 @@ type Store struct {
 	watchers  []watcher
 	nextWatch int
 	nextScan  int64 // no entry expires and no heartbeat is due before this (ms)
+	nextPrune int64 // replay state is pruned at most once a second (ms)
 	highNow   time.Time
 }
 
@@ -332,8 +333,9 @@ func (s *Store) Len() int {
 // validation error), ErrRateLimited, ErrTooManyEntries.
 //
 // Batches signed by the local author (echoes of our own broadcasts) are
-// ignored: Merge returns nil, nil. Updates already past their TTL are
-// skipped. Events are also passed to the watchers.
+// ignored: Merge returns nil, nil. Events are also passed to the watchers.
+// The store keeps an accepted batch (Snapshot returns it), so the caller
+// must not modify it afterwards.
 func (s *Store) Merge(b *Batch, now time.Time) ([]Event, error) {
 	return s.merge(b, now, true)
 }
@@ -492,7 +494,10 @@ func (s *Store) Tick(now time.Time) ([]*Batch, []Event) {
 		evs = s.expire(nowMs)
 		heartbeat = true
 	}
-	s.prunePeers(now, nowMs)
+	if nowMs >= s.nextPrune {
+		s.prunePeers(now, nowMs)
+		s.nextPrune = nowMs + 1000
+	}
 	bs := s.flush(now, heartbeat)
 	s.emit(evs)
 	return bs, evs
