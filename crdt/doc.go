@@ -356,6 +356,11 @@ func (d *Doc) rowChanges() []RowChange {
 // slice is copied; the ops' column slices are shared and must not be
 // modified afterwards. It fails if the change would be invalid.
 func (d *Doc) Prepare(ops []Op) (*Change, error) {
+	return d.prepare(slices.Clone(ops))
+}
+
+// prepare is Prepare taking ownership of ops.
+func (d *Doc) prepare(ops []Op) (*Change, error) {
 	parents := d.g.Heads()
 	tip := d.tips[d.opts.Author]
 	if len(parents) > MaxParents {
@@ -396,7 +401,7 @@ func (d *Doc) Prepare(ops []Op) (*Change, error) {
 		Prev:    tip.id,
 		Parents: parents,
 		Time:    now,
-		Ops:     slices.Clone(ops),
+		Ops:     ops,
 	}
 	if len(c.Parents) == 0 {
 		c.Parents = nil
@@ -409,7 +414,7 @@ func (d *Doc) Prepare(ops []Op) (*Change, error) {
 
 // commit prepares, hashes and applies a local change.
 func (d *Doc) commit(ops []Op) (*Change, ID, error) {
-	c, err := d.Prepare(ops)
+	c, err := d.prepare(ops)
 	if err != nil {
 		return nil, ID{}, err
 	}

@@ -141,8 +141,10 @@ func (g *Graph) Missing(c *Change) []ID {
 	return out
 }
 
-// Add adds the change c with ID id. The caller vouches that id is c's ID.
-// Every parent must already be in g (otherwise the error wraps
+// Add adds the change c with ID id. The caller vouches that id is c's ID
+// and that c is valid (as DecodeChange and Change.Validate ensure); Add
+// only checks what the graph relies on (sorted, unique parents). Every
+// parent must already be in g (otherwise the error wraps
 // ErrMissingParents and names them); a change already in g gives
 // ErrDuplicate. g keeps c: it must not be modified afterwards.
 func (g *Graph) Add(id ID, c *Change) error {
@@ -159,6 +161,11 @@ func (g *Graph) add(id ID, c *Change) (int32, error) {
 	}
 	if g.n >= 1<<31-1 || len(g.parents)+len(c.Parents) >= 1<<32-1 {
 		return -1, fmt.Errorf("%w: graph full", ErrTooLarge)
+	}
+	for k := 1; k < len(c.Parents); k++ {
+		if c.Parents[k-1].Compare(c.Parents[k]) >= 0 {
+			return -1, fmt.Errorf("%w: change %s", ErrParentOrder, id.Short())
+		}
 	}
 	n := gnode{id: id, c: c, lamport: c.Lamport, height: 1, pstart: uint32(len(g.parents)), pn: uint32(len(c.Parents))}
 	for _, p := range c.Parents {

@@ -113,3 +113,19 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestGraphRejectsUnsortedParents(t *testing.T) {
+	g := NewGraph()
+	a, ida := mkChange(g, 1, 1, ZeroID)
+	b, idb := mkChange(g, 2, 1, ZeroID)
+	must(t, g.Add(ida, a))
+	must(t, g.Add(idb, b))
+	c, idc := mkChange(g, 3, 1, ZeroID, ida, idb)
+	c.Parents[0], c.Parents[1] = c.Parents[1], c.Parents[0]
+	if err := g.Add(idc, c); !errors.Is(err, ErrParentOrder) {
+		t.Fatalf("unsorted parents: %v", err)
+	}
+	if g.Len() != 2 || len(g.Heads()) != 2 {
+		t.Fatal("failed add changed the graph")
+	}
+}
