@@ -52,9 +52,10 @@ var (
 //
 // Updates are sorted by (namespace, key) without duplicates, namespaces and
 // keys are non-empty UTF-8, every update's ts is at most the batch's ts, and
-// the signature covers everything before it. The batch Time identifies the
-// batch among its author's batches: it is strictly increasing per author (the
-// author's HLC), and a receiver refuses a Time it has already accepted.
+// the signature covers everything before it. The batch Time is the author's
+// HLC reading when it flushed; it is strictly increasing per honest author and,
+// with the signature, identifies the batch: a receiver refuses a batch it has
+// already accepted (replay) and any batch older than the TTL.
 //
 // A Batch is treated as immutable once signed or decoded.
 type Batch struct {

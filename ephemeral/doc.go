@@ -35,8 +35,8 @@
 // [Store.Merge] refuses, cheapest check first and before storing anything:
 // another document ([ErrWrongDoc]); a batch time more than [Config.MaxSkew]
 // ahead of local time ([ErrFuture]) or already [Config.TTL] old ([ErrStale]);
-// a batch time already accepted from that author, or at or before the newest
-// batch seen before [Store.RemoveAuthor] ([ErrReplay]); an invalid batch or a
+// a batch already accepted (same author, time and signature), or one at or
+// before the newest batch seen before [Store.RemoveAuthor] ([ErrReplay]); an invalid batch or a
 // bad signature ([ErrBadSignature]); an author over its token bucket
 // ([ErrRateLimited], [Config.Rate] updates per second, [Config.Burst]) or
 // over [Config.MaxEntriesPerAuthor] ([ErrTooManyEntries]). Batches from the

@@ -42,10 +42,19 @@ type ref struct {
 	sl slot
 }
 
+// seenKey identifies an accepted batch for replay detection. The signature
+// is part of it, so two different batches an equivocating author signed with
+// the same time are both accepted (and resolved by LWW, identically on every
+// replica) rather than whichever came first.
+type seenKey struct {
+	time Timestamp
+	sig  [64]byte
+}
+
 // peer is what the store remembers about one remote author.
 type peer struct {
-	seen    map[Timestamp]struct{} // batch times accepted and not yet stale
-	removed Timestamp              // batches at or before this are refused (peer left)
+	seen    map[seenKey]struct{} // batches accepted and not yet stale
+	removed Timestamp            // batches at or before this are refused (peer left)
 	maxSeen Timestamp
 	bucket  bucket
 	entries int // records in the store written by this author
@@ -370,7 +379,7 @@ func (s *Store) merge(b *Batch, now time.Time, verify bool) ([]Event, error) {
 			return nil, fmt.Errorf("%w: batch from %s at %v, author removed after %v",
 				ErrReplay, b.Author.Short(), b.Time, p.removed)
 		}
-		if _, ok := p.seen[b.Time]; ok {
+		if _, ok := p.seen[seenKey{b.Time, b.Sig}]; ok {
 			return nil, fmt.Errorf("%w: batch from %s at %v", ErrReplay, b.Author.Short(), b.Time)
 		}
 	}
@@ -382,7 +391,7 @@ func (s *Store) merge(b *Batch, now time.Time, verify bool) ([]Event, error) {
 		return nil, fmt.Errorf("ephemeral: merge batch from %s at %v: %w", b.Author.Short(), b.Time, err)
 	}
 	if p == nil {
-		p = &peer{seen: make(map[Timestamp]struct{}), bucket: newBucket(s.cfg.Burst, now)}
+		p = &peer{seen: make(map[seenKey]struct{}), bucket: newBucket(s.cfg.Burst, now)}
 		s.peers[b.Author] = p
 	}
 	if !p.bucket.take(max(1, len(b.Updates)), s.cfg.Rate, s.cfg.Burst, now) {
@@ -395,7 +404,7 @@ func (s *Store) merge(b *Batch, now time.Time, verify bool) ([]Event, error) {
 				ErrTooManyEntries, b.Author.Short(), p.entries+grow, s.cfg.MaxEntriesPerAuthor)
 		}
 	}
-	p.seen[b.Time] = struct{}{}
+	p.seen[seenKey{b.Time, b.Sig}] = struct{}{}
 	if b.Time.Compare(p.maxSeen) > 0 {
 		p.maxSeen = b.Time
 	}
@@ -533,9 +542,9 @@ func (s *Store) expire(nowMs int64) []Event {
 
 func (s *Store) prunePeers(now time.Time, nowMs int64) {
 	for a, p := range s.peers {
-		for t := range p.seen {
-			if t.Wall+s.ttl <= nowMs {
-				delete(p.seen, t)
+		for k := range p.seen {
+			if k.time.Wall+s.ttl <= nowMs {
+				delete(p.seen, k)
 			}
 		}
 		if p.entries == 0 && len(p.seen) == 0 && p.removed.Wall+s.ttl <= nowMs &&

@@ -537,3 +537,40 @@ func TestHeartbeatDoesNotWinSharedKey(t *testing.T) {
 		t.Fatalf("newcomer expiry %v, want %v", e2.Expires, e.Expires)
 	}
 }
+
+// An author that signs two different batches with the same time must not
+// split the replicas: both are accepted and LWW picks the same winner.
+func TestEquivocatingAuthorConverges(t *testing.T) {
+	ts := Timestamp{Wall: t0.UnixMilli()}
+	mk := func(v int64) *Batch {
+		b := &Batch{Doc: testDoc, Time: ts, Updates: []Update{
+			{Namespace: "board", Key: "title", Time: ts, Value: crdt.Int(v)},
+			{Namespace: "cursor", Key: "pos", Time: ts, Value: crdt.Int(v)},
+		}}
+		if err := b.Sign(testKey(6)); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	x, y := mk(1), mk(2)
+	r1, r2 := newTestStore(t, 1, nil), newTestStore(t, 2, nil)
+	for _, p := range []struct {
+		s  *Store
+		bs []*Batch
+	}{{r1, []*Batch{x, y}}, {r2, []*Batch{y, x}}} {
+		for _, b := range p.bs {
+			if _, err := p.s.Merge(b, t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := p.s.Merge(p.bs[0], t0); !errors.Is(err, ErrReplay) {
+			t.Fatalf("exact replay: %v", err)
+		}
+	}
+	if dump(r1) != dump(r2) {
+		t.Fatalf("equivocation split the replicas:\n%s\n%s", dump(r1), dump(r2))
+	}
+	if e, _ := r1.Get("board", crdt.Author{}, "title"); e.Value != crdt.Int(2) {
+		t.Fatalf("winner %v, want the larger value", e.Value)
+	}
+}
