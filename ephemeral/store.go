@@ -512,6 +512,18 @@ func (s *Store) Tick(now time.Time) ([]*Batch, []Event) {
 	return bs, evs
 }
 
+// NextTick returns the earliest time at which Tick may have work (an entry
+// to expire or a heartbeat due), and false if there is none scheduled. It is
+// a lower bound: Tick at that time may find nothing to do. Pending local
+// writes are not included (Flush sends them at any time). Drivers that do not
+// tick at a fixed rate (the simulator) can use it to schedule the next Tick.
+func (s *Store) NextTick() (time.Time, bool) {
+	if s.nextScan == math.MaxInt64 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(s.nextScan).UTC(), true
+}
+
 // expire removes records past their TTL, recomputes nextScan, and returns
 // the expiry events of live entries, sorted.
 func (s *Store) expire(nowMs int64) []Event {

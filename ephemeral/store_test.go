@@ -268,6 +268,12 @@ func TestExpiryAndHeartbeat(t *testing.T) {
 	if len(bs) != 1 {
 		t.Fatalf("first tick: %d batches", len(bs))
 	}
+	if at, ok := a.NextTick(); !ok || !at.Equal(t0.Add(15*time.Second)) {
+		t.Fatalf("a's next tick %v %v, want the heartbeat at +15s", at, ok)
+	}
+	if _, ok := b.NextTick(); ok {
+		t.Fatalf("empty store has a next tick")
+	}
 	if _, err := b.Merge(bs[0], t0); err != nil {
 		t.Fatal(err)
 	}
@@ -293,6 +299,9 @@ func TestExpiryAndHeartbeat(t *testing.T) {
 	}
 	if b.Len() != 2 {
 		t.Fatalf("want 2 live entries, got %s", dump(b))
+	}
+	if at, ok := b.NextTick(); !ok || !at.Equal(t0.Add(120*time.Second)) {
+		t.Fatalf("b's next tick %v %v, want expiry at +120s", at, ok)
 	}
 	// a goes silent: everything expires within TTL of the last heartbeat.
 	last := t0.Add(90 * time.Second)
