@@ -268,3 +268,39 @@ func residentBytesPerOp(tb testing.TB, nops, per int) float64 {
 	runtime.KeepAlive(g)
 	return float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / float64(n)
 }
+
+// BenchmarkGraph measures the DAG queries on the 100,000-op, 1-op-change
+// workload (25,000 rounds of 4 concurrent changes): IsAncestor of a change
+// 10 or 10,000 rounds below the head, and Since of one change 10 rounds
+// old (40 changes after it, plus its 3 concurrent siblings).
+func BenchmarkGraph(b *testing.B) {
+	cs := benchChanges(b, 100000, 1)
+	d := NewDoc(DocOptions{ID: "bench"})
+	for _, x := range cs {
+		if _, err := d.Apply(x.id, x.c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	g := d.Graph()
+	head := cs[len(cs)-1].id
+	for _, back := range []int{10, 10000} {
+		x := cs[len(cs)-1-4*back].id
+		b.Run(fmt.Sprintf("IsAncestor/rounds=%d", back), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if !g.IsAncestor(x, head) {
+					b.Fatal("not an ancestor")
+				}
+			}
+		})
+	}
+	b.Run("Since/rounds=10", func(b *testing.B) {
+		v := NewVersion(cs[len(cs)-41].id)
+		b.ReportAllocs()
+		for b.Loop() {
+			if n := len(g.Since(v)); n != 43 {
+				b.Fatalf("Since gave %d changes", n)
+			}
+		}
+	})
+}

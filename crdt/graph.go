@@ -249,8 +249,11 @@ func (g *Graph) isAncestor(xi, yi int32) bool {
 		// Parents are added before children: an ancestor has a smaller index.
 		return false
 	}
-	stack := []int32{yi}
-	var seen map[int32]struct{}
+	var stackBuf [64]int32
+	stack := append(stackBuf[:0], yi)
+	// Every node explored lies strictly between x and y in node order.
+	var seen visitSet
+	seen.init(xi, yi-xi+1)
 	for len(stack) > 0 {
 		i := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -261,16 +264,40 @@ func (g *Graph) isAncestor(xi, yi int32) bool {
 			if p < xi || g.node(p).height <= hx {
 				continue
 			}
-			if seen == nil {
-				seen = make(map[int32]struct{})
-			}
-			if _, ok := seen[p]; !ok {
-				seen[p] = struct{}{}
+			if seen.add(p) {
 				stack = append(stack, p)
 			}
 		}
 	}
 	return false
+}
+
+// visitSet is a set of node numbers in [base, base+size): a bitset, on
+// the stack when the range is small.
+type visitSet struct {
+	base  int32
+	bits  []uint64
+	local [8]uint64
+}
+
+func (s *visitSet) init(base, size int32) {
+	s.base = base
+	if n := (int(size) + 63) / 64; n <= len(s.local) {
+		s.bits = s.local[:n]
+	} else {
+		s.bits = make([]uint64, n)
+	}
+}
+
+// add adds i and reports whether it was new.
+func (s *visitSet) add(i int32) bool {
+	i -= s.base
+	w, m := i>>6, uint64(1)<<(i&63)
+	if s.bits[w]&m != 0 {
+		return false
+	}
+	s.bits[w] |= m
+	return true
 }
 
 // pastSet returns a bitset (indexed by node) of the causal past of v,
