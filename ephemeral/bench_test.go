@@ -12,10 +12,19 @@ import (
 
 const benchEntries = 64 // updates per batch: one signature per 64 entries
 
-// benchPool returns nBatches signed batches of benchEntries updates each,
-// spread over nAuthors authors, every update a distinct entry, all fresh at
-// t0; and their encodings.
+// benchPool returns nAuthors × perAuthor signed batches of benchEntries
+// updates each, all fresh at t0, and their encodings. Every update is a new
+// entry; with benchPoolUpdates instead, each author's batches rewrite the same
+// 64 keys (a cursor moving), so merges replace entries instead of adding.
 func benchPool(tb testing.TB, nAuthors, perAuthor int) ([]*Batch, [][]byte) {
+	return makePool(tb, nAuthors, perAuthor, true)
+}
+
+func benchPoolUpdates(tb testing.TB, nAuthors, perAuthor int) ([]*Batch, [][]byte) {
+	return makePool(tb, nAuthors, perAuthor, false)
+}
+
+func makePool(tb testing.TB, nAuthors, perAuthor int, distinct bool) ([]*Batch, [][]byte) {
 	tb.Helper()
 	var bs []*Batch
 	var enc [][]byte
@@ -25,8 +34,12 @@ func benchPool(tb testing.TB, nAuthors, perAuthor int) ([]*Batch, [][]byte) {
 			ts := Timestamp{Wall: t0.UnixMilli(), Logical: uint32(j + 1)}
 			b := &Batch{Doc: testDoc, Time: ts, Updates: make([]Update, benchEntries)}
 			for e := range b.Updates {
-				b.Updates[e] = Update{Namespace: "cursor", Key: fmt.Sprintf("k%06d", j*benchEntries+e),
-					Time: ts, Value: crdt.Int(int64(e))}
+				k := e
+				if distinct {
+					k += j * benchEntries
+				}
+				b.Updates[e] = Update{Namespace: "cursor", Key: fmt.Sprintf("k%06d", k),
+					Time: ts, Value: crdt.Int(int64(j))}
 			}
 			if err := b.Sign(key); err != nil {
 				tb.Fatal(err)
@@ -49,27 +62,36 @@ func benchStore(tb testing.TB) *Store {
 }
 
 // BenchmarkMergeVerified measures the full remote path: decode the wire bytes,
-// check, verify the signature (one per 64 entries) and apply.
+// check, verify the signature (one per 64 entries) and apply. "new" adds 64
+// new entries per batch (the store grows; rebuilt every 512 batches);
+// "update" rewrites an author's same 64 entries (steady state).
 func BenchmarkMergeVerified(b *testing.B) {
-	_, enc := benchPool(b, 16, 32)
-	s := benchStore(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if i%len(enc) == 0 && i > 0 {
-			b.StopTimer()
-			s = benchStore(b)
-			b.StartTimer()
-		}
-		x, err := DecodeBatch(enc[i%len(enc)])
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.Merge(x, t0); err != nil {
-			b.Fatal(err)
-		}
+	for _, c := range []struct {
+		name string
+		pool func(testing.TB, int, int) ([]*Batch, [][]byte)
+	}{{"new", benchPool}, {"update", benchPoolUpdates}} {
+		b.Run(c.name, func(b *testing.B) {
+			_, enc := c.pool(b, 16, 32)
+			s := benchStore(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%len(enc) == 0 && i > 0 {
+					b.StopTimer()
+					s = benchStore(b)
+					b.StartTimer()
+				}
+				x, err := DecodeBatch(enc[i%len(enc)])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.Merge(x, t0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRates(b)
+		})
 	}
-	reportRates(b)
 }
 
 // BenchmarkEd25519Verify is the ceiling for BenchmarkMergeVerified: one raw
@@ -88,24 +110,81 @@ func BenchmarkEd25519Verify(b *testing.B) {
 	reportRates(b)
 }
 
-// BenchmarkMergeTrusted measures applying already-verified batches
-// (MergeVerified: every check but the signature).
-func BenchmarkMergeTrusted(b *testing.B) {
-	bs, _ := benchPool(b, 16, 32)
-	s := benchStore(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if i%len(bs) == 0 && i > 0 {
-			b.StopTimer()
-			s = benchStore(b)
-			b.StartTimer()
-		}
-		if _, err := s.MergeVerified(bs[i%len(bs)], t0); err != nil {
-			b.Fatal(err)
-		}
+// BenchmarkVerifiedVsCeiling interleaves, in every iteration, one raw
+// ed25519.Verify and one verified merge of a 64-entry batch (decode + Merge),
+// timing each, so both see the same machine load. It reports their mean
+// times and the merge rate as a percentage of the verify ceiling; "new" and
+// "update" as in BenchmarkMergeVerified.
+func BenchmarkVerifiedVsCeiling(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		pool func(testing.TB, int, int) ([]*Batch, [][]byte)
+	}{{"new", benchPool}, {"update", benchPoolUpdates}} {
+		b.Run(c.name, func(b *testing.B) {
+			_, enc := c.pool(b, 16, 32)
+			key := testKey(7)
+			pub := key.Public().(ed25519.PublicKey)
+			var digest [32]byte
+			sig := ed25519.Sign(key, digest[:])
+			s := benchStore(b)
+			var verifyNs, mergeNs time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%len(enc) == 0 && i > 0 {
+					b.StopTimer()
+					s = benchStore(b)
+					b.StartTimer()
+				}
+				t1 := time.Now()
+				if !ed25519.Verify(pub, digest[:], sig) {
+					b.Fatal("verify failed")
+				}
+				t2 := time.Now()
+				x, err := DecodeBatch(enc[i%len(enc)])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.Merge(x, t0); err != nil {
+					b.Fatal(err)
+				}
+				t3 := time.Now()
+				verifyNs += t2.Sub(t1)
+				mergeNs += t3.Sub(t2)
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(verifyNs.Nanoseconds())/n, "verify-ns")
+			b.ReportMetric(float64(mergeNs.Nanoseconds())/n, "merge-ns")
+			b.ReportMetric(100*float64(verifyNs)/float64(mergeNs), "%-of-ceiling")
+		})
 	}
-	reportRates(b)
+}
+
+// BenchmarkMergeTrusted measures applying already-verified batches
+// (MergeVerified: every check but the signature); "new" and "update" as in
+// BenchmarkMergeVerified.
+func BenchmarkMergeTrusted(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		pool func(testing.TB, int, int) ([]*Batch, [][]byte)
+	}{{"new", benchPool}, {"update", benchPoolUpdates}} {
+		b.Run(c.name, func(b *testing.B) {
+			bs, _ := c.pool(b, 16, 32)
+			s := benchStore(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%len(bs) == 0 && i > 0 {
+					b.StopTimer()
+					s = benchStore(b)
+					b.StartTimer()
+				}
+				if _, err := s.MergeVerified(bs[i%len(bs)], t0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRates(b)
+		})
+	}
 }
 
 // BenchmarkLocalSet measures local writes (Set), flushed and signed every 64
