@@ -39,6 +39,7 @@ const (
 	EventRemove                      // the entry's author left (Store.RemoveAuthor)
 )
 
+// String returns the kind's name: "set", "delete", "expire" or "remove".
 func (k EventKind) String() string {
 	switch k {
 	case EventSet:
