@@ -35,7 +35,22 @@ type queue struct {
 	head int
 }
 
-func (q *queue) push(e *bufEntry) { q.q = append(q.q, e) }
+// push appends e; live is the number of live entries after it. Removed
+// entries behind a long-lived head are filtered out once they outnumber
+// the live ones, so the queue stays O(live).
+func (q *queue) push(e *bufEntry, live int) {
+	q.q = append(q.q, e)
+	if n := len(q.q) - q.head; n > 2*live+64 {
+		out := q.q[:0]
+		for _, x := range q.q[q.head:] {
+			if !x.removed {
+				out = append(out, x)
+			}
+		}
+		clear(q.q[len(out):])
+		q.q, q.head = out, 0
+	}
+}
 
 // front returns the oldest live entry, dropping removed ones.
 func (q *queue) front() *bufEntry {
@@ -122,10 +137,10 @@ func (b *causalBuf) add(from string, env *Envelope, waits []crdt.ID, now time.Ti
 	b.peers[from] = p
 	b.authors[env.Change.Author] = a
 	p.add(e, 1)
-	p.push(e)
+	p.push(e, p.count)
 	a.add(e, 1)
 	b.total.add(e, 1)
-	b.fifo.push(e)
+	b.fifo.push(e, b.total.count)
 	b.byID[env.ID] = e
 	for _, id := range waits {
 		w := b.waiting[id]

@@ -60,8 +60,10 @@ func (e *Envelope) AppendEncode(dst []byte) []byte {
 // Size returns the length of e's wire form.
 func (e *Envelope) Size() int { return 1 + 32 + uvarintLen(uint64(len(e.Raw))) + len(e.Raw) + 64 }
 
-// Check verifies e's ID and signature (the last two stage 1 checks) and
-// marks e as checked. It returns nil or a *Rejection.
+// Check verifies that e.Change encodes to e.Raw, then e's ID and signature
+// (the last two stage 1 checks), and marks e as checked. It returns nil or
+// a *Rejection. [Gate.Receive] calls it for envelopes not made by
+// [CheckStateless] or [Sign].
 func (e *Envelope) Check() error {
 	if rej := e.check(); rej != nil {
 		return rej
@@ -76,6 +78,16 @@ func (e *Envelope) check() *Rejection {
 	if e.Change == nil {
 		return rejectf(RejectBadEncoding, e.ID, ErrBadEncoding, "envelope without change")
 	}
+	// A caller-built envelope may carry a Change that is not its Raw.
+	if enc, err := e.Change.Encode(); err != nil || string(enc) != string(e.Raw) {
+		return rejectf(RejectBadEncoding, e.ID, ErrBadEncoding, "change does not encode to the envelope's bytes")
+	}
+	return e.verifyIDSig()
+}
+
+// verifyIDSig checks the ID and the signature of an envelope whose Change
+// was decoded from Raw, and marks it checked.
+func (e *Envelope) verifyIDSig() *Rejection {
 	if crdt.HashChange(e.Raw) != e.ID {
 		return reject(RejectBadID, e.ID, ErrBadID)
 	}

@@ -344,3 +344,32 @@ func TestAttackSeqRewind(t *testing.T) {
 	}
 	sameState(t, r1, r2)
 }
+
+// TestGateChecksUncheckedEnvelopes: envelopes not made by CheckStateless or
+// Sign (decoded, or built by the caller) are verified by Receive.
+func TestGateChecksUncheckedEnvelopes(t *testing.T) {
+	k := testKey(5)
+	e := mustSign(t, k, mkChange(k, 1, 1, crdt.ZeroID, nil))
+	bad := e.Encode()
+	bad[len(bad)-1] ^= 1
+	d, err := DecodeEnvelope(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newNode(1, GateConfig{})
+	wantReason(t, r.gate.Receive("p", d, t0).Rejection, RejectBadSignature)
+	// Valid ID and signature, but a different Change than the bytes.
+	other := *e.Change
+	other.Ops = []crdt.Op{crdt.Update("t", "r", "c", crdt.String("swapped"))}
+	wantReason(t, r.gate.Receive("p", &Envelope{Change: &other, ID: e.ID, Sig: e.Sig, Raw: e.Raw}, t0).Rejection, RejectBadEncoding)
+	good, err := DecodeEnvelope(e.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := r.gate.Receive("p", good, t0); len(res.Accepted) != 1 {
+		t.Fatalf("%+v", res)
+	}
+	if m := r.gate.Metrics(); m.Rejected[RejectBadSignature] != 1 || m.Rejected[RejectBadEncoding] != 1 {
+		t.Fatalf("%+v", m)
+	}
+}

@@ -37,7 +37,7 @@ func CheckStateless(docID string, b []byte) (*Envelope, *Rejection) {
 		return nil, reject(RejectBadEncoding, e.ID, fmt.Errorf("%w: %w", ErrBadEncoding, err))
 	}
 	e.Change = c
-	if rej := e.check(); rej != nil {
+	if rej := e.verifyIDSig(); rej != nil {
 		return nil, rej
 	}
 	return e, nil
