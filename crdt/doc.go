@@ -64,6 +64,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"unsafe"
 
 	"lukechampine.com/blake3"
 )
@@ -210,7 +211,9 @@ func (d *Doc) intern(s string) string {
 // c's parents must already be applied (ErrMissingParents); a change already
 // applied gives ErrDuplicate. The subscribers are called, in subscription
 // order, before Apply returns. The Doc keeps c: it must not be modified
-// afterwards.
+// afterwards. Apply may replace strings inside c (names, row keys, the
+// document ID) by equal strings the Doc already holds, to keep one copy of
+// each; the content of c stays the same.
 func (d *Doc) Apply(id ID, c *Change) (ChangeEvent, error) {
 	return d.apply(id, c, true)
 }
@@ -253,8 +256,15 @@ func (d *Doc) apply(id ID, c *Change, event bool) (ChangeEvent, error) {
 }
 
 // materialize applies the ops of the change at graph node node-1.
+//
+// It also makes the change share strings with the document: table and
+// column names and row keys that the document already holds replace the
+// change's own equal copies, so a long history keeps one copy of each name
+// and key (the content of the change does not change).
 func (d *Doc) materialize(node uint32, c *Change, event bool) {
+	share(&c.Doc, d.opts.ID)
 	var lastT *table
+	var colIn, colOut string // the last column name shared
 	for i := range c.Ops {
 		o := &c.Ops[i]
 		t := lastT
@@ -267,10 +277,19 @@ func (d *Doc) materialize(node uint32, c *Change, event bool) {
 			}
 			lastT = t
 		}
+		share(&o.Table, t.name)
 		rs := t.rows[o.Row]
 		if rs == nil {
-			rs = &rowState{}
+			rs = &rowState{key: o.Row}
 			t.rows[o.Row] = rs
+		}
+		share(&o.Row, rs.key)
+		for k := range o.Cols {
+			name := &o.Cols[k].Name
+			if unsafe.StringData(*name) != unsafe.StringData(colIn) || len(*name) != len(colIn) {
+				colIn, colOut = *name, d.intern(*name)
+			}
+			share(name, colOut)
 		}
 		was := rs.alive
 		at := opRef{node: node, i: uint32(i)}
@@ -291,8 +310,17 @@ func (d *Doc) materialize(node uint32, c *Change, event bool) {
 			}
 		}
 		if event {
-			d.touch(t, o.Row, rs, was, won)
+			d.touch(t, rs.key, rs, was, won)
 		}
+	}
+}
+
+// share sets *dst to canon, which must be equal to it, unless it already
+// is the same string: only real replacements write, so replaying changes
+// that already share (Doc.At) never writes to them.
+func share(dst *string, canon string) {
+	if unsafe.StringData(*dst) != unsafe.StringData(canon) {
+		*dst = canon
 	}
 }
 

@@ -35,6 +35,7 @@ type cell struct {
 
 // rowState is the merge state of one row.
 type rowState struct {
+	key   string // the row key (the map's key, shared by the changes)
 	exist opRef  // newest insert or delete; zero if none seen yet
 	alive bool   // exist is an insert
 	cells []cell // sorted by name; every stamp is >= exist

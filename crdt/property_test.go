@@ -4,9 +4,9 @@ import (
 	"cmp"
 	"flag"
 	"maps"
-	"slices"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 )
