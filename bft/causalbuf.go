@@ -126,8 +126,8 @@ func (b *causalBuf) add(from string, env *Envelope, waits []crdt.ID, now time.Ti
 		return nil, RejectBufferFull
 	}
 	for b.total.count+1 > c.MaxBufferCount || b.total.bytes+e.cost > c.MaxBufferBytes {
-		victim := b.largestHolder()
-		if victim == from || victim == "" {
+		victim, ok := b.largestHolder()
+		if !ok || victim == from {
 			return evicted, RejectBufferFull
 		}
 		old := b.peers[victim].front()
@@ -156,14 +156,14 @@ func (b *causalBuf) add(from string, env *Envelope, waits []crdt.ID, now time.Ti
 
 // largestHolder returns the peer holding the most bytes (then the most
 // changes, then the smallest name, so the choice is deterministic).
-func (b *causalBuf) largestHolder() string {
-	best, bu := "", usage{}
+func (b *causalBuf) largestHolder() (string, bool) {
+	best, bu, found := "", usage{}, false
 	for name, h := range b.peers {
-		if h.bytes > bu.bytes || h.bytes == bu.bytes && (h.count > bu.count || h.count == bu.count && name < best) {
-			best, bu = name, h.usage
+		if !found || h.bytes > bu.bytes || h.bytes == bu.bytes && (h.count > bu.count || h.count == bu.count && name < best) {
+			best, bu, found = name, h.usage, true
 		}
 	}
-	return best
+	return best, found
 }
 
 // remove takes e out of the buffer (evicted, expired or dropped).

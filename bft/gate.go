@@ -79,6 +79,11 @@ type Dropped struct {
 	Reason Reason // RejectEvicted, RejectExpired, RejectBadParent or a causal-validity reason
 }
 
+// Rejection returns d as a *Rejection (its Err is the reason's sentinel).
+func (d Dropped) Rejection() *Rejection {
+	return &Rejection{Reason: d.Reason, ID: d.ID, From: d.From, Err: d.Reason.Err()}
+}
+
 // Expired is what [Gate.Tick] returns; it is a [Dropped] with reason
 // RejectExpired.
 type Expired = Dropped
@@ -348,7 +353,7 @@ func (g *Gate) stepChange(env *Envelope, res *Result) *Rejection {
 	}
 	ev, err := g.doc.Apply(env.ID, c)
 	if err != nil {
-		return reject(RejectApply, env.ID, fmt.Errorf("bft: apply: %w", err))
+		return reject(RejectApply, env.ID, fmt.Errorf("%w: %w", ErrApply, err))
 	}
 	g.m.Accepted++
 	res.Accepted = append(res.Accepted, env)

@@ -74,6 +74,40 @@ func (r Reason) Penalize() bool {
 	return false
 }
 
+// Err returns the package's sentinel error for the reason (nil for
+// RejectNone), for errors.Is tests on rejections and drops.
+func (r Reason) Err() error {
+	switch r {
+	case RejectBadSize:
+		return ErrTooLarge
+	case RejectBadEncoding:
+		return ErrBadEncoding
+	case RejectWrongDoc:
+		return ErrWrongDoc
+	case RejectBadID:
+		return ErrBadID
+	case RejectBadSignature:
+		return ErrBadSignature
+	case RejectBadLamport:
+		return ErrBadLamport
+	case RejectBadSeq:
+		return ErrBadSeq
+	case RejectNotWriter:
+		return ErrNotWriter
+	case RejectBadParent:
+		return ErrBadParent
+	case RejectBufferFull:
+		return ErrBufferFull
+	case RejectEvicted:
+		return ErrEvicted
+	case RejectExpired:
+		return ErrExpired
+	case RejectApply:
+		return ErrApply
+	}
+	return nil
+}
+
 // Stateless reports whether r is a stage 1 reason (see [CheckStateless]).
 func (r Reason) Stateless() bool { return r.Penalize() }
 

@@ -25,6 +25,7 @@ var (
 	ErrEvicted         = errors.New("bft: evicted from the causal buffer")
 	ErrExpired         = errors.New("bft: expired in the causal buffer")
 	ErrNotEquivocation = errors.New("bft: not an equivocation")
+	ErrApply           = errors.New("bft: the document refused the change")
 )
 
 // Sign signs change c with key and returns its envelope. The key's public

@@ -266,3 +266,18 @@ func TestAttackOversizedInput(t *testing.T) {
 		t.Fatal("oversized change signed")
 	}
 }
+
+func TestReasonErrs(t *testing.T) {
+	for r := Reason(1); int(r) < NumReasons; r++ {
+		if r.Err() == nil {
+			t.Errorf("%v has no sentinel", r)
+		}
+		d := Dropped{Reason: r}
+		if !errors.Is(d.Rejection(), r.Err()) {
+			t.Errorf("%v: Dropped.Rejection does not wrap its sentinel", r)
+		}
+	}
+	if RejectNone.Err() != nil {
+		t.Error("RejectNone has an error")
+	}
+}
