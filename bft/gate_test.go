@@ -373,3 +373,29 @@ func TestGateChecksUncheckedEnvelopes(t *testing.T) {
 		t.Fatalf("%+v", m)
 	}
 }
+
+// TestNewGateIndexesExistingDoc: changes already in the document (applied
+// without a gate) are trusted and indexed: the seq chain continues from
+// them and a conflicting change is still accepted (no proof can be made
+// without the other change's signature).
+func TestNewGateIndexesExistingDoc(t *testing.T) {
+	k := testKey(5)
+	doc := crdt.NewDoc(crdt.DocOptions{ID: testDoc, Author: authorOf(k)})
+	c1, id1, err := doc.Update("t", "r", "c", crdt.Int(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGate(GateConfig{Writers: []crdt.Author{authorOf(k)}}, doc)
+	next := mustSign(t, k, mkChange(k, 2, 2, id1, []crdt.ID{id1}))
+	if res := g.Receive("p", next, t0); len(res.Accepted) != 1 {
+		t.Fatalf("%+v", res.Rejection)
+	}
+	fork := mustSign(t, k, mkChange(k, 1, 1, crdt.ZeroID, nil, crdt.Update("t", "r", "c", crdt.Int(2))))
+	if res := g.Receive("p", fork, t0); len(res.Accepted) != 1 || len(res.Proofs) != 0 {
+		t.Fatalf("%+v", res)
+	}
+	_ = c1
+	if w := g.Writers(); len(w) != 1 {
+		t.Fatalf("writers %v", w)
+	}
+}
