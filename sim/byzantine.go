@@ -111,8 +111,11 @@ type Byzantine struct {
 
 // byzState is the Byzantine side of a peer.
 type byzState struct {
-	b       Byzantine
-	attacks int
+	b        Byzantine
+	attacks  int
+	own      *chain // the node's own chain, for equivocation
+	flood    *chain // the puppet of valid floods
+	floodLam uint64
 }
 
 func newByzState(b Byzantine) *byzState {
@@ -158,6 +161,9 @@ func (s *Sim) byzPublish(p *peer, o Outgoing) {
 // byzSend handles a Byzantine node's stream output; it returns true when
 // it took care of it (dropped or replaced it).
 func (s *Sim) byzSend(p *peer, to int, data []byte) bool {
+	if p.byz.b.Behaviours.Has(BehaviourCensor) && censored(data) {
+		return true
+	}
 	if !p.byz.b.Behaviours.Has(BehaviourLie) {
 		return false
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/convergenode/convergenode/replica"
 	"github.com/convergenode/convergenode/topology"
 )
 
@@ -37,8 +38,11 @@ type Config struct {
 	// cost of a cache hit (a duplicate); default 1µs.
 	VerifyCost, CachedCost time.Duration
 
-	// Factory builds nodes; default NewReplicaNode.
+	// Factory builds nodes; default NewReplicaNode (tuned by Replica).
 	Factory Factory
+	// Replica, if set, adjusts every replica's configuration when the
+	// default factory builds it (e.g. SyncInterval).
+	Replica func(*replica.Config)
 	// Validator is the stateless gossip validator; default the replica's.
 	Validator Validator
 	// Namespace extracts the namespace of an ephemeral gossip message, for
@@ -115,7 +119,7 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.Factory == nil {
-		c.Factory = defaultFactory
+		c.Factory = ReplicaFactory(c.Replica)
 	}
 	if c.Validator == nil {
 		c.Validator = defaultValidator

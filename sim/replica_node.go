@@ -53,8 +53,6 @@ func newReplicaNode(cfg NodeConfig, tune func(*replica.Config)) (*ReplicaNode, e
 	return n, nil
 }
 
-func defaultFactory(cfg NodeConfig) (Node, error) { return NewReplicaNode(cfg) }
-
 // Step implements Node.
 func (n *ReplicaNode) Step(from string, msg []byte) error {
 	return n.R.Step(replica.PeerID(from), msg)

@@ -111,28 +111,62 @@ func (s *Sim) RunToConvergence() bool {
 	}
 }
 
-// converged reports whether every honest up node has the same state and
-// nothing is in flight that could change it (the durable layer only).
+// converged reports whether, within every component of honest up nodes
+// (connected through honest nodes only: a Byzantine node may cut the
+// graph), all nodes have the same state.
 func (s *Sim) converged() bool {
-	pairs, _, _ := s.inconsistency()
-	if pairs != 0 {
-		return false
-	}
-	// Every honest change known to the simulator must be everywhere.
-	var n int
-	first := true
+	comp := s.honestComponents()
+	first := make(map[int32]stateKey)
 	for _, p := range s.peers {
-		if !p.up || p.byz != nil {
+		c := comp[p.i]
+		if c < 0 {
 			continue
 		}
-		if first {
-			n = p.node.Len()
-			first = false
-		} else if p.node.Len() != n {
+		h, n := s.stateOf(p)
+		k := stateKey{h, n}
+		if f, ok := first[c]; !ok {
+			first[c] = k
+		} else if f != k {
 			return false
 		}
 	}
 	return true
+}
+
+// honestComponents labels each honest up node with its connected component
+// in the graph restricted to honest up nodes and unblocked links; other
+// nodes get -1.
+func (s *Sim) honestComponents() []int32 {
+	comp := make([]int32, len(s.peers))
+	for i, p := range s.peers {
+		comp[i] = -1
+		if p.up && p.byz == nil {
+			comp[i] = -2
+		}
+	}
+	g := s.scen.Graph
+	var next int32
+	queue := []int{}
+	for i := range s.peers {
+		if comp[i] != -2 {
+			continue
+		}
+		comp[i] = next
+		queue = append(queue[:0], i)
+		for len(queue) > 0 {
+			u := queue[0]
+			queue = queue[1:]
+			for k, d := 0, g.Degree(u); k < d; k++ {
+				v := g.Neighbor(u, k)
+				if comp[v] == -2 && !s.blocked(u, v) && !s.blocked(v, u) {
+					comp[v] = next
+					queue = append(queue, v)
+				}
+			}
+		}
+		next++
+	}
+	return comp
 }
 
 // Finish checks the final invariants and builds the report. replay also

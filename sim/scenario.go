@@ -54,6 +54,7 @@ func init() {
 		"metrics":    handleMetrics,
 		"equivocate": handleByzantine,
 		"byzantine":  handleByzantine,
+		"chaos":      handleChaos,
 	}
 }
 
@@ -73,7 +74,7 @@ func (e *Env) Handle(c Cmd) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("unknown command %q (want one of %s)", c.Name, strings.Join(Commands(), ", "))
 	}
-	if e.Sim == nil && c.Name != "add-nodes" {
+	if e.Sim == nil && c.Name != "add-nodes" && c.Name != "chaos" {
 		return "", fmt.Errorf("%s: run add-nodes first", c.Name)
 	}
 	return h(e, c)

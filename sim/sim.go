@@ -146,6 +146,9 @@ func New(cfg Config) (*Sim, error) {
 		groups := w.Groups
 		s.at(w.At, func() { s.Partition(groups...) })
 		s.at(w.Heal, func() { s.Heal() })
+		if int64(w.Heal) > s.lastFault {
+			s.lastFault = int64(w.Heal)
+		}
 	}
 	s.scheduleWorkload()
 	for _, f := range cfg.Faults {
