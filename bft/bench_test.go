@@ -19,6 +19,8 @@ import (
 //	gate-ns/change   time per change through ReceiveBytes (stage 1 + 2 + Doc.Apply)
 //	ceil-ns/change   ed25519.Verify of a 32-byte message (+ BLAKE3 of the change for 64 ops)
 //	x-ceiling        ceiling time / gate time: the gate's rate as a fraction of the ceiling
+//	apply-ns/change  crdt.Doc.Apply of the same changes on a shadow document (the document's share)
+//	x-ceiling-excl-apply  ceiling time / (gate time - apply time)
 //
 // The loop alternates blocks of 256 changes through the gate with 256
 // ceiling operations; times are medians of the per-block means, and
@@ -76,15 +78,25 @@ func makePool(b *testing.B, n, nops int) [][]byte {
 func benchGate(b *testing.B, nops, poolSize int) {
 	const block = 256
 	pool := makePool(b, poolSize, nops)
+	decoded := make([]*Envelope, len(pool))
+	for k, in := range pool {
+		e, err := DecodeEnvelope(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		decoded[k] = e
+	}
 	raw := newRawCeiling()
 	var r *node
-	var gateBlk, ceilBlk, ratio []float64
+	var shadow *crdt.Doc
+	var gateBlk, ceilBlk, ratio, applyBlk, ratioExcl []float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i += block {
 		n := min(block, b.N-i)
 		if i%len(pool)+n > len(pool) || i%len(pool) == 0 {
 			b.StopTimer()
 			r = newNode(2, GateConfig{})
+			shadow = crdt.NewDoc(crdt.DocOptions{ID: testDoc})
 			b.StartTimer()
 		}
 		k0 := i % len(pool)
@@ -111,9 +123,19 @@ func benchGate(b *testing.B, nops, poolSize int) {
 			}
 		}
 		t3 := time.Now()
+		// The same changes applied to a shadow document with the trusted
+		// crdt.Doc.Apply: the document's share of the gate's time.
+		for k := k0; k < k0+n; k++ {
+			if _, err := shadow.Apply(decoded[k].ID, decoded[k].Change); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t4 := time.Now()
 		g := float64(t2.Sub(t1).Nanoseconds()) / float64(n)
 		c := float64(t3.Sub(t2b).Nanoseconds()) / float64(n)
+		a := float64(t4.Sub(t3).Nanoseconds()) / float64(n)
 		gateBlk, ceilBlk, ratio = append(gateBlk, g), append(ceilBlk, c), append(ratio, c/g)
+		applyBlk, ratioExcl = append(applyBlk, a), append(ratioExcl, c/(g-a))
 	}
 	b.StopTimer()
 	g, c := medianF(gateBlk), medianF(ceilBlk)
@@ -122,6 +144,8 @@ func benchGate(b *testing.B, nops, poolSize int) {
 	b.ReportMetric(medianF(ratio), "x-ceiling")
 	b.ReportMetric(float64(nops)*1e9/g, "ops/s")
 	b.ReportMetric(float64(nops)*1e9/c, "ceil-ops/s")
+	b.ReportMetric(medianF(applyBlk), "apply-ns/change")
+	b.ReportMetric(medianF(ratioExcl), "x-ceiling-excl-apply")
 }
 
 func medianF(x []float64) float64 {
