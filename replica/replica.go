@@ -64,6 +64,7 @@ type Stats struct {
 	SessionsDone   uint64 // initiated sessions that completed
 	SessionsFailed uint64 // sessions (either role) that failed or timed out
 	RoundTrips     uint64 // round trips of the completed initiated sessions: 1 (hello) + needs rounds
+	NeedsRounds    uint64 // needs rounds sent in sessions of either role (each costs a round trip)
 	NeedsServed    uint64 // changes sent in answer to needs
 	StreamSent     uint64 // changes sent in session streams
 }

@@ -347,6 +347,7 @@ func (r *Replica) maybeFinish(p *peer, s *session) {
 		need = need[:MaxMsgIDs]
 	}
 	s.rounds++
+	r.stats.NeedsRounds++
 	s.needsOut = true
 	r.send(p.id, &Message{Type: MsgNeeds, Session: s.id, IDs: need})
 }
