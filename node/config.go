@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+
+	"github.com/convergenode/convergenode/replica"
 	"time"
 )
 
@@ -63,6 +65,11 @@ type Config struct {
 	TickInterval time.Duration
 	// MaxFrame bounds one sync stream frame. Default 16 MiB.
 	MaxFrame int
+
+	// Replica overrides the replica's protocol settings (sync interval,
+	// batch sizes, gate quotas); Doc, Key and Flush are set by the node.
+	// Nil uses replica.DefaultConfig().
+	Replica *replica.Config
 
 	// Logger receives structured logs. Nil discards them.
 	Logger *slog.Logger

@@ -85,8 +85,11 @@ func (n *Node) openDoc(ctx context.Context, id string) (*Doc, error) {
 		return nil, fmt.Errorf("node: document %q: load: %w", id, err)
 	}
 	if err := e.Restore(envs); err != nil {
-		return nil, fmt.Errorf("node: document %q: restore: %w", id, err)
+		// The valid entries are kept; report and carry on serving them.
+		n.log.Error("document log has bad entries", "doc", id, "err", err)
+		n.handleAlert(Alert{Doc: id, Kind: "storage", Reason: "restore", Detail: err.Error(), Time: time.Now()})
 	}
+	e.Tick(time.Now())
 	n.log.Info("document loaded", "doc", id, "changes", len(envs), "took", time.Since(t0))
 	// Restore may produce output (e.g. nothing to persist, but events);
 	// it is drained by the loop's first flush.
@@ -167,7 +170,6 @@ func (d *Doc) run(ctx context.Context) {
 				}
 				break
 			}
-			d.e.Tick(time.Now()) // close the group: the change is made now
 			d.mu.Unlock()
 		}
 		if err := d.flush(ctx); err != nil {
@@ -257,7 +259,7 @@ func (d *Doc) flush(ctx context.Context) error {
 				d.mu.Lock()
 				d.err = err
 				d.mu.Unlock()
-				d.n.handleAlert(Alert{Doc: d.id, Reason: "storage: " + err.Error(), Time: time.Now()})
+				d.n.handleAlert(Alert{Doc: d.id, Kind: "storage", Reason: "storage-error", Detail: err.Error(), Time: time.Now()})
 				return err
 			}
 			d.n.met.persistSeconds.Observe(time.Since(t0).Seconds())

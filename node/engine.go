@@ -49,6 +49,8 @@ type engine interface {
 	Advance()
 	Doc() *crdt.Doc
 	Presence() []PresenceEntry
+	// Envelope returns the encoded envelope of a change the engine holds.
+	Envelope(id crdt.ID) ([]byte, bool)
 }
 
 // ready is the engine's output, acted on in field order.
@@ -90,10 +92,13 @@ type PresenceEvent struct {
 // penalties.
 type Alert struct {
 	Doc      string    `json:"doc"`
+	Kind     string    `json:"kind"`             // equivocation, penalty, non-service, dropped, storage
 	Peer     string    `json:"peer,omitempty"`   // peer ID the alert is about
 	Author   string    `json:"author,omitempty"` // hex public key (equivocation)
 	Reason   string    `json:"reason"`
 	Penalize bool      `json:"penalize"`
+	Changes  []string  `json:"changes,omitempty"` // change IDs concerned (a few)
+	Detail   string    `json:"detail,omitempty"`
 	Time     time.Time `json:"time"`
 }
 

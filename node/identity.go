@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -96,4 +97,17 @@ func libp2pKey(key ed25519.PrivateKey) (lcrypto.PrivKey, error) {
 		return nil, fmt.Errorf("node: key: %w", err)
 	}
 	return lk, nil
+}
+
+// authorPeer returns the peer ID of a change author (hex public key).
+func authorPeer(hexKey string) (peer.ID, error) {
+	b, err := hex.DecodeString(hexKey)
+	if err != nil {
+		return "", err
+	}
+	pk, err := lcrypto.UnmarshalEd25519PublicKey(b)
+	if err != nil {
+		return "", err
+	}
+	return peer.IDFromPublicKey(pk)
 }

@@ -286,6 +286,13 @@ func (n *Node) handleAlert(a Alert) {
 			n.penalty[p] -= penaltyStep
 		}
 	}
+	if a.Kind == "equivocation" && a.Author != "" {
+		// The author's key is its peer identity: score the equivocator
+		// itself down, whoever relayed the proof.
+		if p, err := authorPeer(a.Author); err == nil {
+			n.penalty[p] -= penaltyStep
+		}
+	}
 }
 
 // Alerts returns the recent alerts, oldest first.
@@ -358,8 +365,8 @@ func (n *Node) Err() error {
 	return nil
 }
 
-// Close stops the node: the API, every document loop, pubsub, the host and
-// the store, in that order. It is safe to call more than once.
+// Close stops the node: the API, pubsub and the host, every document loop,
+// and the store, in that order. It is safe to call more than once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.mu.Lock()
@@ -374,13 +381,14 @@ func (n *Node) Close() error {
 			cancel()
 		}
 		n.cancel()
-		n.wg.Wait()
 		if n.dht != nil {
 			errs = append(errs, n.dht.Close())
 		}
 		if n.host != nil {
+			// Closing the host ends the stream handlers and subscriptions.
 			errs = append(errs, n.host.Close())
 		}
+		n.wg.Wait() // document loops done: nothing writes to the store now
 		if n.store != nil {
 			if err := n.store.Close(); err != nil && !errors.Is(err, ErrClosed) {
 				errs = append(errs, err)

@@ -182,8 +182,6 @@ func (s *streams) writeLoop(p peer.ID, q *outQueue) {
 // document's loop. Frames for documents this node has not joined are
 // dropped.
 func (s *streams) handle(st network.Stream) {
-	s.n.wg.Add(1)
-	defer s.n.wg.Done()
 	from := st.Conn().RemotePeer()
 	r := bufio.NewReaderSize(st, 64<<10)
 	var buf []byte

@@ -1,0 +1,100 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// testNodes starts n nodes on loopback (no discovery, in-memory stores)
+// joined to doc and connected in a full mesh.
+func testNodes(t testing.TB, n int, doc string, mod func(i int, c *Config)) []*Node {
+	t.Helper()
+	nodes := make([]*Node, n)
+	for i := range nodes {
+		c := DefaultTestConfig()
+		c.Docs = []string{doc}
+		if mod != nil {
+			mod(i, &c)
+		}
+		nd, err := New(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = nd
+		t.Cleanup(func() { nd.Close() })
+	}
+	for i := range nodes {
+		for j := i + 1; j < n; j++ {
+			connect(t, nodes[i], nodes[j])
+		}
+	}
+	return nodes
+}
+
+func connect(t testing.TB, a, b *Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustDoc(t testing.TB, n *Node, id string) *Doc {
+	t.Helper()
+	d, err := n.Doc(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// converged reports whether all docs have the same state hash and len.
+func converged(docs []*Doc, wantLen int) bool {
+	h := docs[0].StateHash()
+	for _, d := range docs {
+		if d.Len() != wantLen || d.StateHash() != h {
+			return false
+		}
+	}
+	return true
+}
+
+func TestWritesReachAllNodes(t *testing.T) {
+	const N = 4
+	nodes := testNodes(t, N, "d", nil)
+	docs := make([]*Doc, N)
+	for i, n := range nodes {
+		docs[i] = mustDoc(t, n, "d")
+	}
+	ctx := context.Background()
+	for i, d := range docs {
+		for k := 0; k < 5; k++ {
+			if err := d.Insert(ctx, "t", fmt.Sprintf("n%d-%d", i, k), Cols{"v": k, "by": i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitFor(t, 20*time.Second, "convergence", func() bool { return converged(docs, N*5) })
+	for _, d := range docs {
+		if rows := d.Scan("t"); len(rows) != N*5 {
+			t.Fatalf("%d rows, want %d", len(rows), N*5)
+		}
+	}
+}
