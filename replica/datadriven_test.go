@@ -33,6 +33,9 @@ import (
 //	alerts                    alerts raised since the last "alerts"
 //	stats                     network traffic since the last "stats"
 //	set loss=P | dup=P        change the network's fault rates
+//	presence node=I ns=N key=K value=V   a presence write
+//	presence-state            every honest node's presence entries
+//	crash node=I / restart node=I        stop a node; bring it back from its log
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		var h scenario
@@ -266,6 +269,39 @@ func (h *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		h.last = snapshotStats(s)
 		return b.String()
+	case "presence":
+		i := argInt(t, d, "node", 1) - 1
+		var ns, key, val string
+		d.ScanArgs(t, "ns", &ns)
+		d.ScanArgs(t, "key", &key)
+		d.ScanArgs(t, "value", &val)
+		if err := h.n.Nodes[i].R.SetPresence(ns, key, crdt.String(val)); err != nil {
+			return "error: " + err.Error() + "\n"
+		}
+		return ""
+	case "presence-state":
+		var b strings.Builder
+		for _, nd := range h.n.Honest() {
+			st := nd.R.Presence()
+			fmt.Fprintf(&b, "%s:", nd.ID)
+			for _, ns := range st.Namespaces() {
+				for _, e := range st.All(ns) {
+					fmt.Fprintf(&b, " %s/%s=%s(by %s)", ns, e.Key, e.Value, e.Author.Short())
+				}
+			}
+			b.WriteString("\n")
+		}
+		return b.String()
+	case "crash":
+		h.n.Crash(argInt(t, d, "node", 1) - 1)
+		return ""
+	case "restart":
+		i := argInt(t, d, "node", 1) - 1
+		if err := h.n.Restart(i); err != nil {
+			return "error: " + err.Error() + "\n"
+		}
+		nd := h.n.Nodes[i]
+		return fmt.Sprintf("%s restored %d changes from a log of %d\n", nd.ID, nd.R.Doc().Graph().Len(), len(nd.Log))
 	case "set":
 		if d.HasArg("loss") {
 			h.n.SetLoss(argFloat(t, d, "loss", 0))

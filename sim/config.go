@@ -51,6 +51,9 @@ type Config struct {
 
 	// CheckEvery runs the state invariants at every sample (slower).
 	CheckEvery bool
+	// Cancelled, if set, is polled between steps of Run; when it returns
+	// true the run stops early (the report says it did not converge).
+	Cancelled func() bool
 	// Progress, if set, is called with the virtual time and the end time
 	// now and then (for progress bars). It must not block.
 	Progress func(now, end time.Duration)

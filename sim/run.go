@@ -104,7 +104,7 @@ func (s *Sim) RunToConvergence() bool {
 				return true
 			}
 		}
-		if s.now >= end {
+		if s.now >= end || (s.cfg.Cancelled != nil && s.cfg.Cancelled()) {
 			return false
 		}
 		end = s.quietFrom() + int64(s.cfg.Settle)

@@ -1,0 +1,82 @@
+// Package replica is the protocol core for one document: the crdt.Doc, the
+// bft.Gate in front of it, the ephemeral presence store and the per-peer
+// reconciliation state, as one deterministic state machine in the style of
+// etcd raft's RawNode.
+//
+// # Overview
+//
+// A [Replica] takes inputs as method calls and returns its outputs in a
+// [Ready] value:
+//
+//   - [Replica.Step] handles one wire [Message] from a peer: a gossiped
+//     change, equivocation proof or presence batch, or a reconciliation
+//     message from the peer's sync stream;
+//   - [Replica.Tick] tells it the time (it never reads a clock): group
+//     commit, timeouts, presence heartbeats and the periodic sync run here;
+//   - [Replica.Propose] and [Replica.SetPresence] are local writes;
+//   - [Replica.PeerUp] and [Replica.PeerDown] report the sync stream to a
+//     peer opening and closing.
+//
+// The replica starts no goroutines, does no I/O, reads no clock and draws
+// randomness only from [Config.Rand]; for the same inputs it produces the
+// same outputs, in the same order. That is what lets the node (libp2p, a
+// real clock, disk) and the simulator (one goroutine, a virtual clock) run
+// the same code; no protocol decision lives in either driver.
+//
+// # Usage
+//
+// The driver serialises every call and runs this loop:
+//
+//	r, err := replica.New(cfg)              // cfg := replica.DefaultConfig(); set Doc, Key, Rand
+//	err = r.Restore(log)                    // the durable log, on start
+//	for {
+//		select {                            // one input at a time
+//		case m := <-fromNetwork:
+//			r.Step(m.From, m.Data)
+//		case now := <-ticker:
+//			r.Tick(now)
+//		case ops := <-localWrites:
+//			r.Propose(ops...)
+//		}
+//		for r.HasReady() {
+//			rd := r.Ready()
+//			storage.Append(rd.Persist)      // 1. durable first (fsync)
+//			publish(rd.Broadcast)           // 2. then the network
+//			send(rd.Send)
+//			deliver(rd.Applied, rd.Presence, rd.Alerts) // 3. the application
+//			r.Advance()                     // 4. done
+//		}
+//	}
+//
+// Pubsub validators call [ValidateGossip] (pure, goroutine-safe) for the
+// stateless check; only messages it accepts should reach Step.
+//
+// # Group commit
+//
+// Ops proposed between two Ticks become one signed change at the next Tick
+// ([FlushOnTick], the default), so many small writes cost one signature;
+// with [FlushOnReady] they are packed when Ready is called instead. A group
+// larger than [Config.MaxOpsPerChange] or [Config.MaxChangeBytes] is split.
+// Proposed ops are visible in [Replica.Doc] once flushed.
+//
+// # Reconciliation
+//
+// Gossip is best effort; reconciliation makes delivery certain. It follows
+// Kleppmann and Howard ("Byzantine Eventual Consistency and Local-First
+// Collaboration"): a session exchanges heads and a Bloom filter of the
+// changes added since the last successful sync with that peer; each side
+// then streams, in causal order, its changes the other's filter lacks plus
+// all their descendants, in batches paced by acks ([Config.SyncWindow]);
+// then each side asks (needs) for the other's heads and missing parents it
+// still lacks, round after round, until it holds all of them. The usual
+// case is one round trip. Sessions start on PeerUp, every
+// [Config.SyncInterval] with a random peer, and when a gossiped change's
+// parents are missing (the sender is asked for them first, a session
+// follows if that is not enough). Every session and request is bounded in
+// size and time; a peer that lies or stays silent costs a timeout and is
+// named in an [Alert]. See docs/wire-format.md for the messages.
+//
+// The subpackage replicatest wires replicas over a lossy, reordering,
+// duplicating in-memory network with a fake clock, plus a Byzantine peer
+// that lies in reconciliation; the tests and benchmarks use it.
+package replica
