@@ -40,6 +40,9 @@ type Replica struct {
 
 	store  map[crdt.ID]stored
 	nstore uint64
+	// waiting maps each change the gate buffered to its parents, so a
+	// session can ask for the missing ancestors of a buffered head.
+	waiting map[crdt.ID][]crdt.ID
 
 	pending     []crdt.Op
 	pendingSize int
@@ -85,10 +88,11 @@ func New(cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	r := &Replica{
-		cfg:    cfg,
-		store:  make(map[crdt.ID]stored),
-		peers:  make(map[PeerID]*peer),
-		proofs: make(map[[64]byte]bool),
+		cfg:     cfg,
+		store:   make(map[crdt.ID]stored),
+		waiting: make(map[crdt.ID][]crdt.ID),
+		peers:   make(map[PeerID]*peer),
+		proofs:  make(map[[64]byte]bool),
 	}
 	r.author = bft.AuthorOf(cfg.Key.Public().(ed25519.PublicKey))
 	r.doc = crdt.NewDoc(crdt.DocOptions{ID: cfg.Doc, Author: r.author, Now: r.nowMs})
@@ -146,6 +150,7 @@ func (r *Replica) Footprint() Footprint {
 		}
 		f.Tracked += len(p.asked)
 	}
+	f.Tracked += len(r.waiting)
 	return f
 }
 
@@ -327,6 +332,9 @@ func (r *Replica) Tick(now time.Time) {
 	for _, d := range r.gate.Tick(r.now) {
 		r.alert(Alert{Kind: AlertDropped, Peer: PeerID(d.From), Reason: d.Reason.String(), IDs: []crdt.ID{d.ID}})
 	}
+	if len(r.waiting) > 0 {
+		r.pruneWaiting()
+	}
 	batches, _ := r.eph.Tick(r.now)
 	r.bcastBatches(batches)
 	r.tickSync()
@@ -425,6 +433,10 @@ func (r *Replica) Step(from PeerID, data []byte) error {
 	return nil
 }
 
+// maxWaiting bounds the replica's index of buffered changes (the gate's
+// own buffer is bounded by its quotas; this only mirrors it).
+const maxWaiting = 1 << 16
+
 // receive runs one encoded envelope from p through the gate. It returns the
 // parents the gate reports missing, and false if the envelope was refused
 // in a way that blames p.
@@ -438,6 +450,14 @@ func (r *Replica) receive(p *peer, b []byte) ([]crdt.ID, bool) {
 		return nil, !rej.Reason.Penalize()
 	}
 	res := r.gate.Receive(string(p.id), env, r.now)
+	if res.Buffered {
+		if len(r.waiting) >= maxWaiting {
+			r.pruneWaiting()
+		}
+		if len(r.waiting) < maxWaiting {
+			r.waiting[env.ID] = env.Change.Parents
+		}
+	}
 	r.takeResult(p.id, res)
 	if res.Rejection != nil && res.Rejection.Reason.Penalize() {
 		return nil, false

@@ -18,8 +18,9 @@ type peer struct {
 
 	failures     int
 	backoffUntil time.Time
-	lastHello    time.Time // last hello from the peer that opened a session
-	helloFlood   int       // hellos ignored since then
+	hellos       float64   // hello budget: sessions the peer may open now (at most helloBurst)
+	hellosAt     time.Time // when hellos was last refilled
+	helloFlood   int       // hellos ignored since the budget was last positive
 
 	asked map[crdt.ID]time.Time // IDs asked for outside a session -> deadline
 
@@ -27,10 +28,14 @@ type peer struct {
 	tokensAt time.Time
 }
 
+// helloBurst is how many sessions a peer may open back to back.
+const helloBurst = 4
+
 func (r *Replica) peer(id PeerID) *peer {
 	p, ok := r.peers[id]
 	if !ok {
-		p = &peer{id: id, asked: make(map[crdt.ID]time.Time), tokens: float64(r.cfg.ServeBurst), tokensAt: r.now}
+		p = &peer{id: id, asked: make(map[crdt.ID]time.Time), tokens: float64(r.cfg.ServeBurst), tokensAt: r.now,
+			hellos: helloBurst, hellosAt: r.now}
 		r.peers[id] = p
 	}
 	return p
@@ -176,7 +181,14 @@ func (r *Replica) stepHello(p *peer, m *Message) {
 	if p.in != nil && p.in.id == m.Session {
 		return // duplicate
 	}
-	if !p.lastHello.IsZero() && r.now.Sub(p.lastHello) < r.cfg.MinHelloGap {
+	// Hello budget: a token bucket of helloBurst sessions refilled at one
+	// per MinHelloGap, so quick honest retries pass and a flood costs one
+	// decode per hello.
+	if el := r.now.Sub(p.hellosAt); el > 0 {
+		p.hellos = min(helloBurst, p.hellos+float64(el)/float64(r.cfg.MinHelloGap))
+		p.hellosAt = r.now
+	}
+	if p.hellos < 1 {
 		p.helloFlood++
 		if p.helloFlood == 8 {
 			r.alert(Alert{Kind: AlertPenalty, Peer: p.id, Reason: "hello-flood", Penalize: true})
@@ -192,7 +204,7 @@ func (r *Replica) stepHello(p *peer, m *Message) {
 		p.out = nil
 		r.stats.SessionsOpened--
 	}
-	p.lastHello = r.now
+	p.hellos--
 	p.helloFlood = 0
 	s := r.newSession(p, m.Session, false)
 	s.gotHello = true
@@ -315,18 +327,19 @@ func (r *Replica) maybeFinish(p *peer, s *session) {
 		return
 	}
 	g := r.doc.Graph()
-	var need []crdt.ID
-	for _, h := range s.heads {
-		if !g.Has(h) {
-			need = append(need, h)
-		}
-	}
 	for id := range s.missing {
 		if g.Has(id) {
 			delete(s.missing, id)
-		} else {
-			need = append(need, id)
 		}
+	}
+	want := slices.Concat(s.heads, mapKeys(s.missing))
+	need := r.frontier(want)
+	if len(need) == 0 && !allIn(g, s.heads) {
+		// Everything is here or buffered, yet a head is not applied: the
+		// gate refused or dropped part of its past. Not this peer's fault
+		// as far as we can tell; end without recording the sync.
+		r.endSession(p, s)
+		return
 	}
 	if len(need) == 0 {
 		p.lastSync = crdt.NewVersion(s.heads...)
@@ -341,10 +354,6 @@ func (r *Replica) maybeFinish(p *peer, s *session) {
 	if s.rounds >= r.cfg.MaxNeedsRounds {
 		r.failSession(p, s, AlertNonService, "needs-unserved", true)
 		return
-	}
-	need = crdt.SortIDs(need)
-	if len(need) > MaxMsgIDs {
-		need = need[:MaxMsgIDs]
 	}
 	s.rounds++
 	r.stats.NeedsRounds++
@@ -503,5 +512,58 @@ func (r *Replica) tickSync() {
 	r.nextSync = r.now.Add(r.cfg.SyncInterval/2 + jitter)
 	if len(eligible) > 0 {
 		r.startSync(eligible[r.cfg.Rand.IntN(len(eligible))])
+	}
+}
+
+func mapKeys(m map[crdt.ID]struct{}) []crdt.ID {
+	out := make([]crdt.ID, 0, len(m))
+	for id := range m {
+		out = append(out, id)
+	}
+	return out
+}
+
+func allIn(g *crdt.Graph, ids []crdt.ID) bool {
+	for _, id := range ids {
+		if !g.Has(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// frontier returns what must be fetched for the changes ids to apply: the
+// IDs that are neither in the document nor in the gate's causal buffer,
+// found by walking from ids through buffered changes to their missing
+// ancestors. Sorted.
+func (r *Replica) frontier(ids []crdt.ID) []crdt.ID {
+	g := r.doc.Graph()
+	seen := make(map[crdt.ID]bool)
+	var out []crdt.ID
+	stack := slices.Clone(ids)
+	for len(stack) > 0 && len(out) < MaxMsgIDs {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[id] || g.Has(id) {
+			continue
+		}
+		seen[id] = true
+		parents, buffered := r.waiting[id]
+		if !buffered || !r.gate.Has(id) {
+			out = append(out, id)
+			continue
+		}
+		stack = append(stack, parents...)
+	}
+	return crdt.SortIDs(out)
+}
+
+// pruneWaiting forgets buffered changes that were applied or dropped.
+func (r *Replica) pruneWaiting() {
+	g := r.doc.Graph()
+	for id := range r.waiting {
+		if g.Has(id) || !r.gate.Has(id) {
+			delete(r.waiting, id)
+		}
 	}
 }
