@@ -3,6 +3,7 @@ package crdt
 import (
 	"errors"
 	"fmt"
+	mathbits "math/bits"
 	"slices"
 	"strings"
 )
@@ -422,10 +423,7 @@ func (g *Graph) Past(v Version) ([]ID, error) {
 	var idx []int32
 	for w, bits := range set {
 		for bits != 0 {
-			b := 0
-			for bits&(1<<b) == 0 {
-				b++
-			}
+			b := mathbits.TrailingZeros64(bits)
 			bits &^= 1 << b
 			idx = append(idx, int32(w*64+b))
 		}
