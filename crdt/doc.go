@@ -29,8 +29,8 @@
 //
 // The package is a deterministic core: it does no I/O, starts no
 // goroutines, never reads the clock (a time hint comes from
-// [DocOptions].Now) and uses no randomness. It is not safe for concurrent
-// use; the caller serialises access to a Doc.
+// [DocOptions].Now) and uses no randomness. A Doc's writes must be
+// serialised by the caller; its reads may run concurrently with each other.
 //
 // # Usage
 //
@@ -155,9 +155,14 @@ type subscriber struct {
 }
 
 // Doc is a replicated document: a hash DAG of changes and the tables they
-// materialize. It is a deterministic state machine: it does no I/O, reads no
-// clock (except through DocOptions.Now for time hints) and is not safe for
-// concurrent use; callers serialise access.
+// materialize. It is a deterministic state machine: it does no I/O and reads
+// no clock (except through DocOptions.Now for time hints).
+//
+// Doc is not safe for concurrent use with its writing methods (Apply,
+// Insert, Update, Delete, Change, Prepare, Subscribe). Its read methods
+// (ID, Heads, Get, Scan, Tables, StateHash, At, Diff and the Graph's
+// queries) do not modify it, so they may run concurrently with each other,
+// for example under a read lock.
 type Doc struct {
 	opts    DocOptions
 	g       *Graph

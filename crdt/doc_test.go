@@ -3,6 +3,7 @@ package crdt
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -232,4 +233,38 @@ func mustGet(d *Doc, id ID) *Change {
 		panic("no change " + id.Short())
 	}
 	return c
+}
+
+// TestConcurrentReads: read methods do not write (run under -race).
+func TestConcurrentReads(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	h := genHistory(t, rng, 3, 60)
+	d := deliver(t, rng, h.changes)
+	v := h.snaps[0].heads
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for _, tn := range d.Tables() {
+				for _, r := range d.Scan(tn) {
+					d.Get(tn, r.Key)
+				}
+			}
+			d.StateHash()
+			if _, err := d.At(v); err != nil {
+				t.Error(err)
+			}
+			if _, err := d.Diff(v, d.Heads()); err != nil {
+				t.Error(err)
+			}
+			d.Graph().Since(v)
+			d.Graph().Topo()
+			for _, id := range v {
+				d.Graph().IsAncestor(id, d.Heads()[0])
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
 }

@@ -73,8 +73,9 @@ const (
 // Graph is the hash DAG of changes: each change names its parents by ID, and
 // a change can only be added after all its parents.
 //
-// Graph is not safe for concurrent use: callers serialise access (the Doc
-// that owns it does so by being single-threaded itself).
+// Graph is not safe for concurrent use with Add; its read methods do not
+// modify it, so they may run concurrently with each other (for example
+// under a read lock).
 type Graph struct {
 	index   map[ID]int32
 	chunks  [][]gnode
