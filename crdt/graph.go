@@ -243,19 +243,54 @@ func (g *Graph) IsAncestor(x, y ID) bool {
 }
 
 func (g *Graph) isAncestor(xi, yi int32) bool {
-	if xi == yi {
-		return true
-	}
-	hx := g.node(xi).height
-	if hx >= g.node(yi).height || xi > yi {
-		// Parents are added before children: an ancestor has a smaller index.
+	return g.inPast(xi, []int32{yi})
+}
+
+// InPast reports whether x is one of v's heads or in the causal past of one
+// of them: whether a replica at version v has x. Heads of v that g does not
+// hold are ignored; it is false if g lacks x. It searches from all heads at
+// once, sharing one visited set, so it costs no more than one IsAncestor
+// query over the same region.
+func (g *Graph) InPast(x ID, v Version) bool {
+	xi, ok := g.index[x]
+	if !ok {
 		return false
 	}
+	ys := make([]int32, 0, len(v))
+	for _, id := range v {
+		if yi, ok := g.index[id]; ok {
+			ys = append(ys, yi)
+		}
+	}
+	return g.inPast(xi, ys)
+}
+
+func (g *Graph) inPast(xi int32, ys []int32) bool {
+	hx := g.node(xi).height
 	var stackBuf [64]int32
-	stack := append(stackBuf[:0], yi)
-	// Every node explored lies strictly between x and y in node order.
+	stack := stackBuf[:0]
+	top := xi
+	for _, yi := range ys {
+		if yi == xi {
+			return true
+		}
+		// Parents are added before children (an ancestor has a smaller
+		// node number), and a strict ancestor has a smaller height.
+		if yi > xi && g.node(yi).height > hx {
+			stack = append(stack, yi)
+			top = max(top, yi)
+		}
+	}
+	if len(stack) == 0 {
+		return false
+	}
+	// Every node explored lies strictly between x and the highest start in
+	// node order.
 	var seen visitSet
-	seen.init(xi, yi-xi+1)
+	seen.init(xi, top-xi+1)
+	for _, yi := range stack {
+		seen.add(yi)
+	}
 	for len(stack) > 0 {
 		i := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]

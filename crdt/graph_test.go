@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -127,5 +128,54 @@ func TestGraphRejectsUnsortedParents(t *testing.T) {
 	}
 	if g.Len() != 2 || len(g.Heads()) != 2 {
 		t.Fatal("failed add changed the graph")
+	}
+}
+
+// TestGraphQueriesRandom checks IsAncestor, InPast, Since and Past against
+// brute force on random histories.
+func TestGraphQueriesRandom(t *testing.T) {
+	for seed := uint64(1); seed <= 30; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 5))
+		h := genHistory(t, rng, 2+rng.IntN(4), 40+rng.IntN(60))
+		d := deliver(t, rng, h.changes)
+		g := d.Graph()
+		past := func(v Version) map[ID]bool {
+			m := map[ID]bool{}
+			for _, hc := range pastOf(h.changes, v) {
+				m[hc.id] = true
+			}
+			return m
+		}
+		for range 40 {
+			x := h.changes[rng.IntN(len(h.changes))].id
+			y := h.changes[rng.IntN(len(h.changes))].id
+			if got, want := g.IsAncestor(x, y), past(NewVersion(y))[x]; got != want {
+				t.Fatalf("seed %d: IsAncestor = %v, want %v", seed, got, want)
+			}
+			known := NewVersion(y, h.changes[rng.IntN(len(h.changes))].id)
+			v := NewVersion(append(slices.Clone(known), ID{0xff})...) // an unknown head is ignored
+			pv := past(known)
+			if got := g.InPast(x, v); got != pv[x] {
+				t.Fatalf("seed %d: InPast = %v, want %v", seed, got, pv[x])
+			}
+			since := g.Since(v)
+			pos := map[ID]int{}
+			for i, id := range since {
+				pos[id] = i
+			}
+			for _, hc := range h.changes {
+				_, in := pos[hc.id]
+				if in == pv[hc.id] {
+					t.Fatalf("seed %d: Since wrong about %s", seed, hc.id.Short())
+				}
+				if in {
+					for _, p := range hc.c.Parents {
+						if pi, ok := pos[p]; ok && pi > pos[hc.id] {
+							t.Fatalf("seed %d: Since not in causal order", seed)
+						}
+					}
+				}
+			}
+		}
 	}
 }
