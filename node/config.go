@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/convergenode/convergenode/replica"
+	"github.com/libp2p/go-libp2p/core/host"
 	"time"
 )
 
@@ -73,6 +74,11 @@ type Config struct {
 
 	// Logger receives structured logs. Nil discards them.
 	Logger *slog.Logger
+
+	// Host, if set, is the libp2p host the node runs on instead of one it
+	// builds (see hooks.go): Listen, NAT and the transports are then unused.
+	// Its peer ID must be Key's. The node closes it on Close.
+	Host host.Host
 }
 
 // DefaultConfig returns the configuration of a LAN node: listens on all

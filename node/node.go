@@ -140,6 +140,9 @@ func newNode(ctx context.Context, cfg Config, core coreFuncs) (_ *Node, err erro
 }
 
 func (n *Node) startHost() error {
+	if n.cfg.Host != nil {
+		return n.useHost(n.cfg.Host)
+	}
 	lk, err := libp2pKey(n.cfg.Key)
 	if err != nil {
 		return err
