@@ -235,8 +235,12 @@ func (d *Doc) apply(id ID, c *Change, event bool) (ChangeEvent, error) {
 	}
 	for i := range c.Ops {
 		o := &c.Ops[i]
-		if (o.Kind == OpUpdate && len(o.Cols) != 1) || (o.Kind == OpDelete && len(o.Cols) != 0) ||
-			o.Kind < OpInsert || o.Kind > OpDelete {
+		bad := (o.Kind == OpUpdate && len(o.Cols) != 1) || (o.Kind == OpDelete && len(o.Cols) != 0) ||
+			o.Kind < OpInsert || o.Kind > OpDelete
+		for k := 1; k < len(o.Cols) && !bad; k++ {
+			bad = o.Cols[k-1].Name >= o.Cols[k].Name // the merge relies on sorted insert columns
+		}
+		if bad {
 			return ChangeEvent{}, fmt.Errorf("%w: change %s op %d malformed", ErrInvalid, id.Short(), i)
 		}
 	}

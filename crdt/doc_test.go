@@ -268,3 +268,21 @@ func TestConcurrentReads(t *testing.T) {
 		<-done
 	}
 }
+
+func TestApplyRejectsMalformed(t *testing.T) {
+	d := newTestDoc(1)
+	for name, op := range map[string]Op{
+		"unsorted insert": {Kind: OpInsert, Table: "t", Row: "r", Cols: []Col{{Name: "b"}, {Name: "a"}}},
+		"update, 2 cols":  {Kind: OpUpdate, Table: "t", Row: "r", Cols: []Col{{Name: "a"}, {Name: "b"}}},
+		"delete with col": {Kind: OpDelete, Table: "t", Row: "r", Cols: []Col{{Name: "a"}}},
+		"unknown kind":    {Kind: 9, Table: "t", Row: "r"},
+	} {
+		c := &Change{Doc: "doc", Author: Author{1}, Seq: 1, Lamport: 1, Ops: []Op{op}}
+		if _, err := d.Apply(ID{1}, c); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if d.Graph().Len() != 0 {
+		t.Fatal("malformed change added")
+	}
+}
