@@ -231,6 +231,7 @@ func (n *Node) readPeerEvents(ctx context.Context, d *Doc, ev *pubsub.TopicEvent
 		if e.Type == pubsub.PeerLeave {
 			m.peerEvent = peerDown
 		}
+		n.log.Debug("topic peer event", "doc", d.id, "peer", e.Peer, "up", m.peerEvent == peerUp)
 		if !d.deliver(ctx, m) {
 			return
 		}

@@ -3,11 +3,22 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
+
+// dbgLogger logs to stderr when CONVERGENODE_TEST_LOG is set (debug
+// level), and discards otherwise.
+var dbgLogger = func() *slog.Logger {
+	if os.Getenv("CONVERGENODE_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}()
 
 // testNodes starts n nodes on loopback (no discovery, in-memory stores)
 // joined to doc and connected in a full mesh.
@@ -17,6 +28,7 @@ func testNodes(t testing.TB, n int, doc string, mod func(i int, c *Config)) []*N
 	for i := range nodes {
 		c := DefaultTestConfig()
 		c.Docs = []string{doc}
+		c.Logger = dbgLogger
 		if mod != nil {
 			mod(i, &c)
 		}

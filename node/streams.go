@@ -129,6 +129,40 @@ func (s *streams) writeLoop(p peer.ID, q *outQueue) {
 			st.Close()
 		}
 	}()
+	// write sends frames on the current stream, opening one if needed.
+	write := func(frames [][]byte) error {
+		if st != nil && st.Conn().IsClosed() {
+			st.Reset()
+			st = nil
+		}
+		if st == nil {
+			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			var err error
+			st, err = s.n.host.NewStream(dctx, p, SyncProtocol)
+			cancel()
+			if err != nil {
+				st = nil
+				return err
+			}
+			w = bufio.NewWriterSize(st, 64<<10)
+		}
+		n := 0
+		for _, f := range frames {
+			if _, err := w.Write(f); err != nil {
+				st.Reset()
+				st = nil
+				return err
+			}
+			n += len(f)
+		}
+		if err := w.Flush(); err != nil {
+			st.Reset()
+			st = nil
+			return err
+		}
+		s.n.met.syncOutBytes.Add(float64(n))
+		return nil
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -143,35 +177,11 @@ func (s *streams) writeLoop(p peer.ID, q *outQueue) {
 			if len(frames) == 0 {
 				break
 			}
-			for _, f := range frames {
-				if st == nil {
-					dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-					var err error
-					st, err = s.n.host.NewStream(dctx, p, SyncProtocol)
-					cancel()
-					if err != nil {
-						s.n.log.Debug("sync: open stream", "peer", p, "err", err)
-						st = nil
-						break // drop this batch; reconciliation retries
-					}
-					w = bufio.NewWriterSize(st, 64<<10)
-				}
-				_, err := w.Write(f)
-				if err == nil && len(f) > 0 {
-					s.n.met.syncOutBytes.Add(float64(len(f)))
-				}
-				if err != nil {
-					s.n.log.Debug("sync: write", "peer", p, "err", err)
-					st.Reset()
-					st = nil
-					break
-				}
-			}
-			if st != nil {
-				if err := w.Flush(); err != nil {
-					s.n.log.Debug("sync: flush", "peer", p, "err", err)
-					st.Reset()
-					st = nil
+			if err := write(frames); err != nil {
+				// The stream may have died with its connection: retry once
+				// on a fresh one, then drop (reconciliation retries).
+				if err := write(frames); err != nil {
+					s.n.log.Debug("sync: write failed, frames dropped", "peer", p, "frames", len(frames), "err", err)
 				}
 			}
 		}
