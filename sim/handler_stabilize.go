@@ -47,11 +47,15 @@ func handleRun(e *Env, c Cmd) (string, error) {
 	return fmt.Sprintf("t=%v\n", e.Sim.Now()), nil
 }
 
-// converged?
+// converged? [presence=NS]
 //
 // Says whether every honest up node has the same state, and if not, which
-// nodes agree with which.
-func handleConverged(e *Env, _ Cmd) (string, error) {
+// nodes agree with which. With presence=NS it compares the presence
+// entries of namespace NS among the nodes subscribed to it instead.
+func handleConverged(e *Env, c Cmd) (string, error) {
+	if ns, ok := argVal(c, "presence"); ok {
+		return presenceConverged(e.Sim, ns), nil
+	}
 	g := e.Sim.stateGroups()
 	n := 0
 	if len(g) > 0 {
@@ -69,4 +73,34 @@ func groupsString(g [][]int) string {
 		parts[i] = fmtNodes(ns)
 	}
 	return strings.Join(parts, " | ")
+}
+
+func presenceConverged(s *Sim, ns string) string {
+	idx := map[[32]byte]int{}
+	var groups [][]int
+	entries := 0
+	for _, p := range s.peers {
+		if !p.up || p.byz != nil || !s.scen.Subscribed(p.i, ns) {
+			continue
+		}
+		h := p.node.PresenceHash(ns)
+		g, ok := idx[h]
+		if !ok {
+			g = len(groups)
+			idx[h] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], p.i)
+		if rn, ok := p.node.(*ReplicaNode); ok && len(groups) == 1 {
+			entries = len(rn.R.Presence().All(ns))
+		}
+	}
+	if len(groups) <= 1 {
+		n := 0
+		if len(groups) == 1 {
+			n = len(groups[0])
+		}
+		return fmt.Sprintf("yes: %d subscribers of %s agree on %d entries\n", n, ns, entries)
+	}
+	return "no: " + groupsString(groups) + "\n"
 }

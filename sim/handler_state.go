@@ -8,7 +8,8 @@ import (
 // state
 //
 // Prints each node: up or down, honest or its behaviours, the number of
-// changes, and its state group (nodes with the same letter agree).
+// changes, its state group (nodes with the same letter agree) and the
+// equivocators it holds proofs against.
 func handleState(e *Env, _ Cmd) (string, error) {
 	s := e.Sim
 	letters := map[stateKey]byte{}
@@ -29,7 +30,17 @@ func handleState(e *Env, _ Cmd) (string, error) {
 		if p.byz != nil {
 			who = p.byz.b.Behaviours.String()
 		}
-		fmt.Fprintf(&b, "%d: %s, %d changes, state %c\n", p.i+1, who, n, l)
+		proofs := 0
+		for _, m := range s.inv.proofs {
+			if m[p.i] {
+				proofs++
+			}
+		}
+		fmt.Fprintf(&b, "%d: %s, %d changes, state %c", p.i+1, who, n, l)
+		if proofs > 0 {
+			fmt.Fprintf(&b, ", proofs against %d author(s)", proofs)
+		}
+		b.WriteString("\n")
 	}
 	return b.String(), nil
 }
