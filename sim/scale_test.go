@@ -1,0 +1,91 @@
+package sim
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// TestScale measures wall time and peak heap of gossip runs with 100
+// changes at growing node counts, prints a table and writes a chart:
+//
+//	SIM_SCALE=100,1000,3000,10000 SIM_SCALE_SVG=../docs/sim-scale.svg go test ./sim -run TestScale -v -timeout 1h
+func TestScale(t *testing.T) {
+	spec := os.Getenv("SIM_SCALE")
+	if spec == "" {
+		t.Skip("set SIM_SCALE=100,1000,... to run")
+	}
+	changes := 100
+	if v := os.Getenv("SIM_SCALE_CHANGES"); v != "" {
+		changes, _ = strconv.Atoi(v)
+	}
+	type point struct {
+		nodes     int
+		wall      time.Duration
+		heap      uint64
+		simTime   time.Duration
+		events    uint64
+		converged bool
+	}
+	var pts []point
+	for _, f := range strings.Split(spec, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtime.GC()
+		var peak uint64
+		var ms runtime.MemStats
+		lastCheck := time.Duration(-1)
+		cfg := Config{Seed: 1, Nodes: n, Topology: "gossip", Workload: Workload{Changes: changes}, SampleEvery: time.Second}
+		cfg.Progress = func(now, _ time.Duration) {
+			if now-lastCheck >= time.Second {
+				lastCheck = now
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapInuse)
+			}
+		}
+		start := time.Now()
+		r, err := Run(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := point{n, time.Since(start), peak, r.SimTime, r.Events, r.Converged}
+		pts = append(pts, p)
+		t.Logf("%6d nodes x %d changes: wall %8.2fs, peak heap %6d MiB, simulated %v, %d events, converged %v, delivery %.3f",
+			n, changes, p.wall.Seconds(), p.heap>>20, p.simTime, p.events, p.converged, r.Delivery)
+	}
+	svg := os.Getenv("SIM_SCALE_SVG")
+	if svg == "" {
+		return
+	}
+	pl := plot.New()
+	pl.Title.Text = fmt.Sprintf("Simulator scale: gossip, %d changes, 2 shared cores", changes)
+	pl.X.Label.Text = "nodes"
+	pl.Y.Label.Text = "wall seconds  |  peak heap GiB"
+	pl.X.Scale = plot.LogScale{}
+	pl.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	wall := make(plotter.XYs, len(pts))
+	heap := make(plotter.XYs, len(pts))
+	for i, p := range pts {
+		wall[i] = plotter.XY{X: float64(p.nodes), Y: p.wall.Seconds()}
+		heap[i] = plotter.XY{X: float64(p.nodes), Y: float64(p.heap) / (1 << 30)}
+	}
+	if err := plotutil.AddLinePoints(pl, "wall s", wall, "peak heap GiB", heap); err != nil {
+		t.Fatal(err)
+	}
+	pl.Legend.Top = true
+	pl.Legend.Left = true
+	if err := pl.Save(7*vg.Inch, 4*vg.Inch, svg); err != nil {
+		t.Fatal(err)
+	}
+}
