@@ -401,12 +401,23 @@ func (d *Doc) prepare(ops []Op) (*Change, error) {
 	parents := d.g.Heads()
 	tip := d.tips[d.opts.Author]
 	if len(parents) > MaxParents {
-		// Keep the author's own tip if it is a head, then the newest heads.
+		// Keep a head that has the author's own tip in its past (the tip
+		// itself when it is a head), so that Prev stays in the causal past
+		// of the new change, then the newest heads.
+		anchor := tip.id
+		if !tip.id.IsZero() && !slices.Contains(parents, tip.id) {
+			for _, h := range parents {
+				if d.g.IsAncestor(tip.id, h) {
+					anchor = h
+					break
+				}
+			}
+		}
 		slices.SortFunc(parents, func(a, b ID) int {
-			if a == tip.id {
+			if a == anchor {
 				return -1
 			}
-			if b == tip.id {
+			if b == anchor {
 				return 1
 			}
 			la, lb := d.g.lookup(a).c.LastLamport(), d.g.lookup(b).c.LastLamport()

@@ -286,3 +286,58 @@ func TestApplyRejectsMalformed(t *testing.T) {
 		t.Fatal("malformed change added")
 	}
 }
+
+// TestPrepareTrimKeepsPrev checks that when there are more heads than
+// MaxParents, the trimmed parent list still has the author's previous change
+// in its causal past, even when that change is no longer a head and newer
+// heads crowd out the one that descends from it.
+func TestPrepareTrimKeepsPrev(t *testing.T) {
+	d := NewDoc(DocOptions{ID: "doc", Author: Author{1}})
+	c1, id1, err := d.Insert("t", "r", map[string]Value{"a": Int(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Author 2 builds on author 1's change: the only head with c1 in its past.
+	b := NewDoc(DocOptions{ID: "doc", Author: Author{2}})
+	if _, err := b.Apply(id1, c1); err != nil {
+		t.Fatal(err)
+	}
+	cb, idb, err := b.Update("t", "r", "a", Int(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Apply(idb, cb); err != nil {
+		t.Fatal(err)
+	}
+	// MaxParents+6 independent authors with newer (higher lamport) heads.
+	for i := 0; i < MaxParents+6; i++ {
+		o := NewDoc(DocOptions{ID: "doc", Author: Author{3, byte(i)}})
+		var c *Change
+		var id ID
+		for j := 0; j < 5; j++ {
+			if c, id, err = o.Update("t", "x", "a", Int(int64(j))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, pid := range o.Graph().Topo() {
+			pc, _ := o.Graph().Get(pid)
+			if _, err := d.Apply(pid, pc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, _ = c, id
+	}
+	if n := len(d.Heads()); n <= MaxParents {
+		t.Fatalf("want more than %d heads, have %d", MaxParents, n)
+	}
+	c, err := d.Prepare([]Op{Update("t", "r", "a", Int(3))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Parents) != MaxParents {
+		t.Fatalf("parents: %d", len(c.Parents))
+	}
+	if !d.Graph().InPast(c.Prev, Version(c.Parents)) {
+		t.Fatal("prev is not in the causal past of the trimmed parents")
+	}
+}
