@@ -591,12 +591,8 @@ func (n *Node) apiFeed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		return nil // Accept wrote the response
-	}
-	defer c.CloseNow()
-	ctx := c.CloseRead(r.Context())
+	// Subscribe before the handshake so that a client sees every change
+	// made after its Dial returns.
 	events := make(chan FeedEvent, 4096)
 	overflow := make(chan struct{})
 	var closed bool
@@ -618,6 +614,12 @@ func (n *Node) apiFeed(w http.ResponseWriter, r *http.Request) error {
 	})
 	defer cancel1()
 	defer cancel2()
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return nil // Accept wrote the response
+	}
+	defer c.CloseNow()
+	ctx := c.CloseRead(r.Context())
 	for {
 		select {
 		case <-ctx.Done():
