@@ -3,6 +3,7 @@ package replica_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -21,6 +22,9 @@ func newBenchReplica(tb testing.TB, i int, seed uint64) *replica.Replica {
 	c.Doc = "bench"
 	c.Key = replicatest.KeyFor(i)
 	c.Rand = rand.New(rand.NewPCG(seed, uint64(i)))
+	if fp := os.Getenv("REPLICA_BENCH_FP"); fp != "" {
+		c.BloomFPRate, _ = strconv.ParseFloat(fp, 64)
+	}
 	r, err := replica.New(c)
 	if err != nil {
 		tb.Fatal(err)

@@ -429,6 +429,8 @@ func (r *Replica) Step(from PeerID, data []byte) error {
 		r.stepChanges(p, m)
 	case MsgAck:
 		r.stepAck(p, m)
+	case MsgDone:
+		r.stepDone(p, m)
 	}
 	return nil
 }

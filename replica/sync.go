@@ -15,6 +15,9 @@ type peer struct {
 	// session: the peer has everything in their causal past.
 	lastSync crdt.Version
 	out, in  *session // the session we opened, the one it opened
+	// fin is the last session we finished, waiting for the peer's done to
+	// upgrade lastSync to both sides' hello heads.
+	fin *finished
 
 	failures     int
 	backoffUntil time.Time
@@ -59,6 +62,12 @@ func (r *Replica) sortedPeers() []*peer {
 	return ps
 }
 
+// finished records a session we completed, until the peer says it has too.
+type finished struct {
+	id    uint64
+	union crdt.Version // both hellos' heads: what both sides then hold
+}
+
 // session is one reconciliation with a peer (Kleppmann & Howard, with the
 // Bloom filter step). Both sides exchange hellos (heads + Bloom filter of
 // the changes since their last sync), then each streams, in causal order,
@@ -70,6 +79,8 @@ type session struct {
 	id        uint64
 	initiator bool
 	deadline  time.Time
+	mine      []crdt.ID // our heads as sent in our hello
+	peerDone  bool      // the peer's done arrived before we finished
 
 	gotHello bool
 	heads    []crdt.ID // the peer's heads, sorted
@@ -155,9 +166,10 @@ func (r *Replica) startSync(p *peer) {
 		id ^= 2
 	}
 	s := r.newSession(p, id, true)
+	s.mine = r.wireHeads()
 	p.out = s
 	r.stats.SessionsOpened++
-	r.send(p.id, &Message{Type: MsgHello, Session: s.id, IDs: r.wireHeads(), Bloom: r.bloomFor(p)})
+	r.send(p.id, &Message{Type: MsgHello, Session: s.id, IDs: s.mine, Bloom: r.bloomFor(p)})
 }
 
 func (r *Replica) stepHello(p *peer, m *Message) {
@@ -209,8 +221,9 @@ func (r *Replica) stepHello(p *peer, m *Message) {
 	s := r.newSession(p, m.Session, false)
 	s.gotHello = true
 	s.heads = m.IDs
+	s.mine = r.wireHeads()
 	p.in = s
-	r.send(p.id, &Message{Type: MsgHello, Session: s.id, Reply: true, IDs: r.wireHeads(), Bloom: r.bloomFor(p)})
+	r.send(p.id, &Message{Type: MsgHello, Session: s.id, Reply: true, IDs: s.mine, Bloom: r.bloomFor(p)})
 	s.queue = r.candidates(p, m.IDs, m.Bloom)
 	r.pump(p, s)
 }
@@ -342,7 +355,16 @@ func (r *Replica) maybeFinish(p *peer, s *session) {
 		return
 	}
 	if len(need) == 0 {
-		p.lastSync = crdt.NewVersion(s.heads...)
+		// We hold everything the peer advertised; once the peer says the
+		// same (done), both hold what both advertised.
+		union := crdt.NewVersion(slices.Concat(s.mine, s.heads)...)
+		if s.peerDone {
+			p.lastSync, p.fin = union, nil
+		} else {
+			p.lastSync = crdt.NewVersion(s.heads...)
+			p.fin = &finished{id: s.id, union: union}
+		}
+		r.send(p.id, &Message{Type: MsgDone, Session: s.id})
 		p.failures = 0
 		if s.initiator {
 			r.stats.SessionsDone++
@@ -565,5 +587,15 @@ func (r *Replica) pruneWaiting() {
 		if g.Has(id) || !r.gate.Has(id) {
 			delete(r.waiting, id)
 		}
+	}
+}
+
+func (r *Replica) stepDone(p *peer, m *Message) {
+	if p.fin != nil && p.fin.id == m.Session {
+		p.lastSync, p.fin = p.fin.union, nil
+		return
+	}
+	if s := r.sessionFor(p, m.Session); s != nil {
+		s.peerDone = true
 	}
 }

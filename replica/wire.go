@@ -54,6 +54,10 @@ const (
 	// MsgPresence is a presence snapshot for a newcomer: Items are encoded
 	// signed ephemeral batches.
 	MsgPresence MsgType = 8
+	// MsgDone says the sender finished session Session: it now holds
+	// everything both sides advertised in their hellos. With the receiver's
+	// own finish, both sides then record the union as the last sync.
+	MsgDone MsgType = 9
 )
 
 func (t MsgType) String() string {
@@ -74,6 +78,8 @@ func (t MsgType) String() string {
 		return "ack"
 	case MsgPresence:
 		return "presence"
+	case MsgDone:
+		return "done"
 	}
 	return "msg(" + strconv.Itoa(int(t)) + ")"
 }
@@ -83,7 +89,7 @@ func (t MsgType) String() string {
 // DecodeMessage and ignored by EncodeMessage.
 type Message struct {
 	Type    MsgType
-	Session uint64    // Hello, Needs, Changes, Ack: session number chosen by the initiator
+	Session uint64    // Hello, Needs, Changes, Ack, Done: session number chosen by the initiator
 	Reply   bool      // Hello: the responder's answer; Changes: an answer to a Needs, outside the stream
 	Last    bool      // Changes: last batch of the stream
 	Seq     uint64    // Changes, Ack: batch number in the stream, from 0
@@ -111,6 +117,7 @@ const (
 //	          (flags: bit 0 last, bit 1 answers a needs)
 //	ack:      uvarint session | uvarint seq
 //	presence: uvarint n | bytes item * n
+//	done:     uvarint session
 //	ids   = uvarint n | id[32] * n            (strictly ascending)
 //	bloom = k(1) (0: no filter, then nothing) | seed u64 big-endian | uvarint words | word u64 little-endian * words
 //	bytes = uvarint length | data
@@ -185,6 +192,8 @@ func (m *Message) appendTo(dst []byte) ([]byte, error) {
 		dst = binary.AppendUvarint(dst, m.Seq)
 	case MsgPresence:
 		dst, err = appendItems(dst, m.Items)
+	case MsgDone:
+		dst = binary.AppendUvarint(dst, m.Session)
 	default:
 		return nil, badf("unknown type %d", m.Type)
 	}
@@ -296,6 +305,8 @@ func DecodeMessage(b []byte) (*Message, error) {
 		m.Seq = d.uvarint()
 	case MsgPresence:
 		m.Items = d.items()
+	case MsgDone:
+		m.Session = d.uvarint()
 	default:
 		return nil, badf("unknown type %d", b[1])
 	}

@@ -30,6 +30,7 @@ func sampleMessages() []*Message {
 		{Type: MsgChanges, Session: 9, Seq: 0},
 		{Type: MsgAck, Session: 9, Seq: 3},
 		{Type: MsgPresence, Items: [][]byte{[]byte("x")}},
+		{Type: MsgDone, Session: 12},
 	}
 }
 
