@@ -72,3 +72,13 @@ func TestConfigLayers(t *testing.T) {
 		t.Error("bad bool accepted")
 	}
 }
+
+func TestSimDelegates(t *testing.T) {
+	out, err := runCLI(t, "sim", "--topology", "gossip", "--nodes", "5", "--seed", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "invariants: ok") {
+		t.Fatalf("sim output:\n%s", out)
+	}
+}
