@@ -116,7 +116,7 @@ func (inv *invariants) checkStates() {
 			continue
 		}
 		hk := headsKey(p.node.Heads())
-		h, _ := s.stateOf(p)
+		h := s.fullState(p).h
 		if prev, ok := byHeads[hk]; ok {
 			if prev != h {
 				inv.violate(InvSameState, fmt.Sprintf("nodes %d and %d have the same heads but different states", owner[hk], p.i))
@@ -156,8 +156,7 @@ func (inv *invariants) checkMemory() {
 
 // noteCrash remembers a node's state when it crashes.
 func (inv *invariants) noteCrash(p *peer) {
-	h, n := inv.s.stateOf(p)
-	inv.crashState[p.i] = stateKey{h, n}
+	inv.crashState[p.i] = inv.s.fullState(p)
 }
 
 // checkRestart: a restarted node has exactly the state it had when it
@@ -169,7 +168,8 @@ func (inv *invariants) checkRestart(p *peer) {
 	}
 	delete(inv.crashState, p.i)
 	p.dirty = true
-	h, n := inv.s.stateOf(p)
+	got := inv.s.fullState(p)
+	h, n := got.h, got.n
 	if want.h != h || want.n != n {
 		inv.violate(InvRestart, fmt.Sprintf("node %d restarted with %d changes (state %x), had %d (state %x)", p.i, n, h[:4], want.n, want.h[:4]))
 	}
@@ -197,9 +197,9 @@ func (inv *invariants) checkReplay() {
 			inv.violate(InvRestart, fmt.Sprintf("node %d: replay of its log failed: %v", p.i, err))
 			continue
 		}
-		h, l := s.stateOf(p)
-		if n.Len() != l || n.StateHash() != h {
-			inv.violate(InvRestart, fmt.Sprintf("node %d: replay of its log has %d changes, live node %d", p.i, n.Len(), l))
+		st := s.fullState(p)
+		if n.Len() != st.n || n.StateHash() != st.h {
+			inv.violate(InvRestart, fmt.Sprintf("node %d: replay of its log has %d changes, live node %d", p.i, n.Len(), st.n))
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/convergenode/convergenode/crdt"
+	"lukechampine.com/blake3"
 )
 
 // changeInfo follows one change through the network.
@@ -99,13 +100,32 @@ func (s *Sim) onApplied(p *peer, a Applied) {
 	}
 }
 
-// stateOf returns the cached (state hash, heads key) of an up node.
+// stateOf returns the cached change-set key of an up node: a digest of its
+// heads and its number of changes. Two nodes with the same key hold the
+// same changes (a hash DAG is closed under parents), and so — the
+// same-set-same-state invariant, checked separately — the same state; the
+// key is much cheaper than hashing the materialised state.
 func (s *Sim) stateOf(p *peer) ([32]byte, int) {
 	if p.dirty {
-		p.stateHash = p.node.StateHash()
+		h := blake3.New(32, nil)
+		for _, id := range p.node.Heads() {
+			h.Write(id[:])
+		}
+		h.Sum(p.headsKey[:0])
 		p.dirty = false
+		p.hashDirty = true
 	}
-	return p.stateHash, p.node.Len()
+	return p.headsKey, p.node.Len()
+}
+
+// fullState returns the node's materialised state hash and change count.
+func (s *Sim) fullState(p *peer) stateKey {
+	s.stateOf(p)
+	if p.hashDirty {
+		p.stateHash = p.node.StateHash()
+		p.hashDirty = false
+	}
+	return stateKey{p.stateHash, p.node.Len()}
 }
 
 type stateKey struct {

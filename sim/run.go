@@ -115,6 +115,18 @@ func (s *Sim) RunToConvergence() bool {
 // (connected through honest nodes only: a Byzantine node may cut the
 // graph), all nodes have the same state.
 func (s *Sim) converged() bool {
+	// Cheap first: every honest up node must hold as many changes.
+	n := -1
+	for _, p := range s.peers {
+		if !p.up || p.byz != nil {
+			continue
+		}
+		if l := p.node.Len(); n < 0 {
+			n = l
+		} else if l != n && len(s.oneway) == 0 && s.groups == nil && !s.anyByzantine() {
+			return false
+		}
+	}
 	comp := s.honestComponents()
 	first := make(map[int32]stateKey)
 	for _, p := range s.peers {
@@ -259,7 +271,8 @@ func (s *Sim) Finish(replay bool) Report {
 	// Fold the final states into the trace so a diverging end state shows.
 	for _, p := range s.peers {
 		if p.up {
-			h, n := s.stateOf(p)
+			st := s.fullState(p)
+			h, n := st.h, st.n
 			s.mix(uint64(n))
 			for k := 0; k < 32; k += 8 {
 				s.mix(uint64(h[k]) | uint64(h[k+1])<<8 | uint64(h[k+2])<<16 | uint64(h[k+3])<<24 | uint64(h[k+4])<<32 | uint64(h[k+5])<<40 | uint64(h[k+6])<<48 | uint64(h[k+7])<<56)
@@ -271,3 +284,14 @@ func (s *Sim) Finish(replay bool) Report {
 }
 
 var _ = crdt.ID{}
+
+// anyByzantine reports whether any node is Byzantine (then honest
+// components may legitimately differ).
+func (s *Sim) anyByzantine() bool {
+	for _, p := range s.peers {
+		if p.byz != nil {
+			return true
+		}
+	}
+	return false
+}

@@ -67,7 +67,8 @@ type peer struct {
 	cpu     int64 // CPU busy until
 	restart int   // restarts so far (reseeds the node's RNG)
 
-	dirty     bool
+	dirty     bool // heads changed since headsKey
+	hashDirty bool // state changed since stateHash
 	headsKey  [32]byte
 	stateHash [32]byte
 
