@@ -1,0 +1,37 @@
+// Package chaos tests the real convergenode stack (node.New: go-libp2p,
+// gossipsub, the sync stream protocol, storage and the public API) under
+// faults and Byzantine peers, in one process.
+//
+// # Overview
+//
+// A [Cluster] starts honest nodes on a go-libp2p mocknet (no sockets):
+// links have latency and bandwidth, can be cut and restored, partitioned
+// and healed, and nodes can be stopped and restarted on their stores
+// (churn). [Attacker] values are hostile peers on the same mocknet built
+// from the node's own parts (gossipsub with the node's message IDs and no
+// pubsub signatures, the sync stream framing, the replica wire codec) that
+// publish and send whatever bytes an attack needs: equivocation, forged
+// and tampered changes, inflated Lamport times, fake parents, floods of
+// invalid and of valid-but-useless changes, replays from another
+// document, censoring, lying reconciliation, oversized messages and
+// presence spoofing.
+//
+// The simulator's invariants are checked on the real nodes through their
+// public API: valid-only ([CheckValidOnly]), same set → same state
+// ([CheckSameState]), convergence after healing ([Cluster.WaitConverged]),
+// no lost acknowledged writes ([Cluster.CheckAcked]), proofs everywhere
+// ([Cluster.CheckProofs]) and bounded memory ([HeapInUse]).
+//
+// # Usage
+//
+//	c := chaos.NewCluster(chaos.ClusterConfig{Seed: 5})
+//	defer c.Close()
+//	c.AddNodes(ctx, 4)
+//	atk, _ := c.AddAttackers(ctx, 1, chaos.ModeRelay)
+//	c.WireFull()
+//	atk[0].Forge(ctx)
+//	c.WaitConverged(ctx, 30*time.Second, 0)
+//
+// [Run] runs a whole scenario (workload, faults, attackers) and returns a
+// [Report]; [CLI] is the "convergenode chaos" command.
+package chaos
