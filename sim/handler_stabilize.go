@@ -13,7 +13,9 @@ type datadrivenArg = datadriven.CmdArg
 // stabilize [max=30s]
 //
 // Runs until every honest up node has the same state, checking every
-// 50ms, for at most max. Prints how long it took.
+// 50ms, for at most max. Prints how long it took, rounded up to 1s, 5s,
+// 15s, 30s or a minute multiple, so that golden files do not churn with
+// every protocol tweak (the exact time is in the metrics).
 func handleStabilize(e *Env, c Cmd) (string, error) {
 	maxD, err := argDur(c, "max", 30*time.Second)
 	if err != nil {
@@ -25,7 +27,7 @@ func handleStabilize(e *Env, c Cmd) (string, error) {
 	for s.Now()-start < maxD {
 		s.RunFor(step)
 		if s.converged() {
-			return fmt.Sprintf("stable after %v\n", (s.Now() - start).Round(step)), nil
+			return fmt.Sprintf("stable within %v\n", bucket(s.Now()-start)), nil
 		}
 	}
 	return fmt.Sprintf("not stable after %v: %s\n", maxD, groupsString(s.stateGroups())), nil
@@ -103,4 +105,14 @@ func presenceConverged(s *Sim, ns string) string {
 		return fmt.Sprintf("yes: %d subscribers of %s agree on %d entries\n", n, ns, entries)
 	}
 	return "no: " + groupsString(groups) + "\n"
+}
+
+// bucket rounds d up to 1s, 5s, 15s, 30s or whole minutes.
+func bucket(d time.Duration) time.Duration {
+	for _, b := range []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second} {
+		if d <= b {
+			return b
+		}
+	}
+	return (d + time.Minute - 1).Truncate(time.Minute)
 }
