@@ -51,9 +51,10 @@ type Replica struct {
 	proofs   map[[64]byte]bool
 	nextSync time.Time
 
-	rd        Ready
-	restoring bool
-	stats     Stats
+	rd          Ready
+	restoring   bool
+	deferredAny bool // some peer has deferred work (see runDeferred)
+	stats       Stats
 }
 
 // Stats counts what a Replica did; for tests, benchmarks and metrics.
@@ -338,6 +339,7 @@ func (r *Replica) Tick(now time.Time) {
 	batches, _ := r.eph.Tick(r.now)
 	r.bcastBatches(batches)
 	r.tickSync()
+	r.runDeferred()
 }
 
 func (r *Replica) bcastBatches(bs []*ephemeral.Batch) {
@@ -432,6 +434,7 @@ func (r *Replica) Step(from PeerID, data []byte) error {
 	case MsgDone:
 		r.stepDone(p, m)
 	}
+	r.runDeferred()
 	return nil
 }
 
@@ -579,12 +582,14 @@ func (r *Replica) stepBatch(p *peer, b []byte) {
 }
 
 // PeerUp tells the replica a sync stream to p is open: it sends p a
-// presence snapshot and starts a reconciliation.
+// presence snapshot and starts a reconciliation (at once, or as soon as no
+// other session is still bringing changes in, so a newcomer meeting
+// several peers takes the history from one of them).
 func (r *Replica) PeerUp(id PeerID) {
 	p := r.peer(id)
 	p.up = true
 	r.sendSnapshot(p)
-	r.startSync(p)
+	r.requestSync(p)
 }
 
 // PeerDown tells the replica the stream to p is gone: its sessions end
@@ -596,7 +601,9 @@ func (r *Replica) PeerDown(id PeerID) {
 	}
 	p.up = false
 	p.out, p.in = nil, nil
+	p.deferred, p.wantSync = nil, false
 	clear(p.asked)
+	r.deferredAny = true // sessions ended: deferred work may proceed
 }
 
 func (r *Replica) sendSnapshot(p *peer) {

@@ -27,6 +27,12 @@ type peer struct {
 
 	asked map[crdt.ID]time.Time // IDs asked for outside a session -> deadline
 
+	// Work put off while another session brings changes in.
+	deferred      *Message  // a hello to answer
+	deferredUntil time.Time // answer it by then regardless
+	wantSync      bool      // open a session (PeerUp)
+	wantUntil     time.Time
+
 	tokens   float64 // serve budget, bytes
 	tokensAt time.Time
 }
@@ -218,6 +224,21 @@ func (r *Replica) stepHello(p *peer, m *Message) {
 	}
 	p.hellos--
 	p.helloFlood = 0
+	p.wantSync = false // the peer's session reconciles both ways
+	if r.busyExcept(p) {
+		// Another session is still bringing changes in: answer once it is
+		// done (at most SyncTimeout/2 from now), so the Bloom filter we
+		// send covers what it brought and the peer does not stream the
+		// same history again (a newcomer meeting several peers at once).
+		p.deferred, p.deferredUntil = m, r.now.Add(r.cfg.SyncTimeout/2)
+		r.deferredAny = true
+		return
+	}
+	r.answerHello(p, m)
+}
+
+// answerHello opens the responder's side of session m.Session.
+func (r *Replica) answerHello(p *peer, m *Message) {
 	s := r.newSession(p, m.Session, false)
 	s.gotHello = true
 	s.heads = m.IDs
@@ -597,5 +618,60 @@ func (r *Replica) stepDone(p *peer, m *Message) {
 	}
 	if s := r.sessionFor(p, m.Session); s != nil {
 		s.peerDone = true
+	}
+}
+
+// busyExcept reports whether a session with a peer other than p is still
+// waiting for changes to come in (its incoming stream has not ended).
+func (r *Replica) busyExcept(p *peer) bool {
+	for _, q := range r.peers {
+		if q == p {
+			continue
+		}
+		if (q.out != nil && !q.out.recvDone) || (q.in != nil && !q.in.recvDone) {
+			return true
+		}
+	}
+	return false
+}
+
+// requestSync opens a session with p now, or as soon as no other session
+// is bringing changes in (at most SyncTimeout/2 later).
+func (r *Replica) requestSync(p *peer) {
+	if !r.busyExcept(p) {
+		r.startSync(p)
+		return
+	}
+	p.wantSync, p.wantUntil = true, r.now.Add(r.cfg.SyncTimeout/2)
+	r.deferredAny = true
+}
+
+// runDeferred does the put-off work whose time has come. It runs after
+// every input, so deferral never needs its own timer.
+func (r *Replica) runDeferred() {
+	if !r.deferredAny {
+		return
+	}
+	r.deferredAny = false
+	for _, p := range r.sortedPeers() {
+		if m := p.deferred; m != nil {
+			if r.busyExcept(p) && r.now.Before(p.deferredUntil) {
+				r.deferredAny = true
+			} else {
+				p.deferred = nil
+				r.answerHello(p, m)
+			}
+		}
+		if p.wantSync {
+			switch {
+			case !p.up || p.out != nil:
+				p.wantSync = false
+			case r.busyExcept(p) && r.now.Before(p.wantUntil):
+				r.deferredAny = true
+			default:
+				p.wantSync = false
+				r.startSync(p)
+			}
+		}
 	}
 }
