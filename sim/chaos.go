@@ -96,7 +96,28 @@ func ChaosConfig(seed uint64) Config {
 		}
 		cfg.Byzantine = append(cfg.Byzantine, Byzantine{Node: node, Behaviours: b, Rate: 2 + float64(k), Flood: 20})
 	}
+	// Later additions draw from their own stream, so that the configuration
+	// of every older seed (and so every regression file) stays the same.
+	extra := rand.New(rand.NewPCG(seed, 0x701a))
+	if extra.IntN(4) == 0 {
+		var ns []int
+		for _, k := range extra.Perm(n)[:1+extra.IntN(3)] {
+			if !cfg.isByzantine(k) {
+				ns = append(ns, k)
+			}
+		}
+		cfg.Faults = append(cfg.Faults, Fault{Kind: FaultJoin, At: time.Duration(300+extra.IntN(2500)) * ms, Nodes: ns})
+	}
 	return cfg
+}
+
+func (c *Config) isByzantine(i int) bool {
+	for _, b := range c.Byzantine {
+		if b.Node == i {
+			return true
+		}
+	}
+	return false
 }
 
 func bitsSet(b Behaviour) int {

@@ -59,6 +59,9 @@ type Config struct {
 	Progress func(now, end time.Duration)
 }
 
+// Options is another name for Config.
+type Options = Config
+
 // Workload is the write load.
 type Workload struct {
 	// Rate is durable writes per writer per second of virtual time.

@@ -26,11 +26,14 @@ const (
 	FaultChurn
 	// FaultSkew moves the clocks of Nodes by Skew.
 	FaultSkew
+	// FaultJoin keeps Nodes offline from the start (empty logs) and has
+	// them join at At: new members catching up from nothing.
+	FaultJoin
 )
 
 var faultNames = map[FaultKind]string{
 	FaultPartition: "partition", FaultOneWay: "oneway", FaultIsolate: "isolate",
-	FaultCrash: "crash", FaultChurn: "churn", FaultSkew: "skew",
+	FaultCrash: "crash", FaultChurn: "churn", FaultSkew: "skew", FaultJoin: "join",
 }
 
 func (k FaultKind) String() string {
@@ -117,6 +120,19 @@ func (s *Sim) scheduleFault(f Fault) {
 		if int64(end+down) > s.lastFault {
 			s.lastFault = int64(end + down)
 		}
+	case FaultJoin:
+		s.at(0, func() {
+			for _, n := range f.Nodes {
+				s.Crash(n)
+				s.peers[n].log = nil
+				delete(s.inv.crashState, n)
+			}
+		})
+		s.at(f.At, func() {
+			for _, n := range f.Nodes {
+				_ = s.Restart(n)
+			}
+		})
 	case FaultSkew:
 		s.at(f.At, func() {
 			for _, n := range f.Nodes {
