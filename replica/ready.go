@@ -112,6 +112,7 @@ type Alert struct {
 	Author   crdt.Author            // AlertEquivocation: the equivocating author
 	Proof    *bft.EquivocationProof // AlertEquivocation
 	IDs      []crdt.ID              // AlertNonService, AlertDropped: the changes concerned (at most 16)
+	Count    int                    // events folded into this alert (AlertDropped: changes dropped); at least 1
 }
 
 // String formats a for logs and golden files.
@@ -129,7 +130,46 @@ func (a Alert) String() string {
 	if a.Kind == AlertEquivocation {
 		s += " author=" + a.Author.Short()
 	}
+	if a.Count > 1 {
+		s += " count=" + strconv.Itoa(a.Count)
+	}
 	return s
+}
+
+// maxAlertIDs bounds Alert.IDs.
+const maxAlertIDs = 16
+
+// foldAlerts merges the AlertDropped alerts of one Ready that share a peer
+// and a reason into one (counting them, keeping the first IDs), so a
+// flood of dropped changes is one alert per peer and reason, not one per
+// change. Order: first occurrence.
+func foldAlerts(as []Alert) []Alert {
+	type key struct {
+		peer   PeerID
+		reason string
+	}
+	at := make(map[key]int)
+	out := as[:0]
+	for _, a := range as {
+		if a.Count == 0 {
+			a.Count = 1
+		}
+		if a.Kind != AlertDropped {
+			out = append(out, a)
+			continue
+		}
+		k := key{a.Peer, a.Reason}
+		if i, ok := at[k]; ok {
+			out[i].Count += a.Count
+			if room := maxAlertIDs - len(out[i].IDs); room > 0 {
+				out[i].IDs = append(out[i].IDs, a.IDs[:min(room, len(a.IDs))]...)
+			}
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, a)
+	}
+	return out
 }
 
 // Ready is the work the driver must do after some inputs, in this order:

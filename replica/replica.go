@@ -373,6 +373,7 @@ func (r *Replica) Ready() Ready {
 	}
 	rd := r.rd
 	r.rd = Ready{}
+	rd.Alerts = foldAlerts(rd.Alerts)
 	return rd
 }
 

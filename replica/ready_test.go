@@ -1,0 +1,31 @@
+package replica
+
+import (
+	"testing"
+
+	"github.com/convergenode/convergenode/crdt"
+)
+
+func TestFoldAlerts(t *testing.T) {
+	var in []Alert
+	for i := range 40 {
+		in = append(in, Alert{Kind: AlertDropped, Peer: "p", Reason: "buffer-full", IDs: []crdt.ID{testID(byte(i))}})
+		if i == 3 {
+			in = append(in, Alert{Kind: AlertPenalty, Peer: "q", Reason: "bad-message", Penalize: true})
+		}
+	}
+	in = append(in, Alert{Kind: AlertDropped, Peer: "p", Reason: "expired", IDs: []crdt.ID{testID(99)}})
+	out := foldAlerts(in)
+	if len(out) != 3 {
+		t.Fatalf("got %d alerts: %v", len(out), out)
+	}
+	if out[0].Count != 40 || len(out[0].IDs) != maxAlertIDs || out[0].IDs[0] != testID(0) {
+		t.Fatalf("folded alert: count %d, %d IDs", out[0].Count, len(out[0].IDs))
+	}
+	if out[1].Kind != AlertPenalty || out[1].Count != 1 || out[2].Reason != "expired" {
+		t.Fatalf("order or content: %v", out)
+	}
+	if got := out[0].String(); got != "dropped peer=p reason=buffer-full count=40" {
+		t.Fatalf("String = %q", got)
+	}
+}
