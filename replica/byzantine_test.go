@@ -106,3 +106,63 @@ func runByzantine(t *testing.T, seed uint64) {
 	t.Logf("seed %d: converged %v after the faults; liar messages %d+%d; alerts naming liars %v; footprint n1 %+v",
 		seed, took, liars[0].Sent(), liars[1].Sent(), blamed, n.Nodes[0].R.Footprint())
 }
+
+// TestHistoryPullFlood: a peer that opens a session asking for the whole
+// history again and again (empty heads, no filter) and acks everything at
+// once gets it at ServeRate, not at line rate.
+func TestHistoryPullFlood(t *testing.T) {
+	const (
+		rate  = 64 << 10
+		burst = 256 << 10
+		batch = 64 << 10
+	)
+	r := newTestReplica(t, 0, func(c *replica.Config) {
+		c.ServeRate, c.ServeBurst, c.MaxBatchBytes = rate, burst, batch
+	})
+	now := replicatest.Epoch
+	for i := range 2000 {
+		_ = r.Propose(crdt.Insert("t", "r"+strconv.Itoa(i), map[string]crdt.Value{"v": crdt.Int(int64(i))}))
+		now = now.Add(time.Millisecond)
+		r.Tick(now)
+	}
+	r.Ready()
+	history := 0
+	for _, id := range r.Doc().Graph().Topo() {
+		env, _ := r.Envelope(id)
+		history += len(env)
+	}
+	r.PeerUp("p")
+	r.Ready()
+	start := now
+	sent := 0
+	for step := range 100 { // 5 s in 50 ms steps
+		now = now.Add(50 * time.Millisecond)
+		r.Tick(now)
+		if step%5 == 0 {
+			_ = r.Step("p", replica.MustEncode(&replica.Message{Type: replica.MsgHello, Session: uint64(step + 1)}))
+		}
+		for r.HasReady() {
+			rd := r.Ready()
+			var acks [][]byte
+			for _, d := range rd.Send {
+				sent += len(d.Data)
+				if m, err := replica.DecodeMessage(d.Data); err == nil && m.Type == replica.MsgChanges && !m.Reply {
+					acks = append(acks, replica.MustEncode(&replica.Message{Type: replica.MsgAck, Session: m.Session, Seq: m.Seq}))
+				}
+			}
+			r.Advance()
+			for _, a := range acks {
+				_ = r.Step("p", a)
+			}
+		}
+	}
+	elapsed := now.Sub(start).Seconds()
+	limit := burst + int(rate*elapsed) + 2*batch
+	t.Logf("history %d bytes; sent %d bytes in %.1fs to a peer pulling it 20 times (limit %d)", history, sent, elapsed, limit)
+	if sent > limit {
+		t.Fatalf("sent %d bytes, budget allows %d", sent, limit)
+	}
+	if sent < rate*int(elapsed)/2 {
+		t.Fatalf("sent only %d bytes: the budget should be used", sent)
+	}
+}

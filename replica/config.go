@@ -96,9 +96,11 @@ type Config struct {
 	// peer has them. Default 200,000 (about 360 KiB at 0.1%).
 	MaxBloomEntries int
 	// ServeRate is the sustained rate, in bytes per second of Tick time, at
-	// which the replica answers one peer's needs requests; ServeBurst is the
-	// bucket size. Requests beyond it are dropped (an honest peer asks
-	// again). Defaults 16 MiB/s and 8 MiB.
+	// which the replica sends one peer changes (session streams and needs
+	// answers); ServeBurst is the bucket size. Beyond it a stream waits for
+	// the next Tick and a needs answer is cut short (an honest peer asks
+	// again), so a peer asking for the history over and over gets it at
+	// ServeRate. Defaults 16 MiB/s and 8 MiB (at least MaxBatchBytes).
 	ServeRate  int
 	ServeBurst int
 	// MaxOutstandingNeeds caps the change IDs the replica is waiting for
@@ -184,7 +186,7 @@ func (c *Config) validate() error {
 	}
 	fillInt(&c.ServeRate, d.ServeRate)
 	fillInt(&c.ServeBurst, d.ServeBurst)
-	c.ServeBurst = max(c.ServeBurst, 2*MaxMessageSize)
+	c.ServeBurst = max(c.ServeBurst, c.MaxBatchBytes)
 	fillInt(&c.MaxOutstandingNeeds, d.MaxOutstandingNeeds)
 	c.Ephemeral.Doc = c.Doc
 	c.Ephemeral.Key = c.Key

@@ -100,9 +100,10 @@ type session struct {
 	recv     uint64 // next incoming batch number
 	recvDone bool
 
-	missing  map[crdt.ID]struct{} // parents the gate reported missing in this session
-	needsOut bool                 // a needs request is waiting for its answer
-	rounds   int                  // needs rounds sent
+	missing   map[crdt.ID]struct{} // parents the gate reported missing in this session
+	needsOut  bool                 // a needs request is waiting for its answer
+	throttled bool                 // the outgoing stream waits for serve budget
+	rounds    int                  // needs rounds sent
 }
 
 func (r *Replica) newSession(p *peer, id uint64, initiator bool) *session {
@@ -249,9 +250,25 @@ func (r *Replica) answerHello(p *peer, m *Message) {
 	r.pump(p, s)
 }
 
-// pump sends the next batches of s's outgoing stream, up to the window.
+// refill tops up p's serve budget for the time elapsed.
+func (r *Replica) refill(p *peer) {
+	if el := r.now.Sub(p.tokensAt); el > 0 {
+		p.tokens = min(float64(r.cfg.ServeBurst), p.tokens+el.Seconds()*float64(r.cfg.ServeRate))
+		p.tokensAt = r.now
+	}
+}
+
+// pump sends the next batches of s's outgoing stream, up to the window and
+// within the peer's serve budget (a peer that asks for the whole history
+// again and again gets it at ServeRate, not at line rate). A throttled
+// stream resumes at the next Tick.
 func (r *Replica) pump(p *peer, s *session) {
 	for !s.sentLast && s.sent-s.acked < uint64(r.cfg.SyncWindow) {
+		r.refill(p)
+		if p.tokens <= 0 {
+			s.throttled = true
+			return
+		}
 		var items [][]byte
 		size := 0
 		for s.qpos < len(s.queue) && len(items) < r.cfg.MaxBatchChanges {
@@ -270,6 +287,7 @@ func (r *Replica) pump(p *peer, s *session) {
 		last := s.qpos >= len(s.queue)
 		r.send(p.id, &Message{Type: MsgChanges, Session: s.id, Seq: s.sent, Last: last, Items: items})
 		r.stats.StreamSent += uint64(len(items))
+		p.tokens -= float64(size)
 		s.sent++
 		if last {
 			s.sentLast = true
@@ -425,11 +443,7 @@ func (r *Replica) failSession(p *peer, s *session, kind AlertKind, reason string
 // stepNeeds answers a needs request with the wanted changes this replica
 // holds, in causal order, within the peer's serve budget.
 func (r *Replica) stepNeeds(p *peer, m *Message) {
-	// Refill the serve budget.
-	if el := r.now.Sub(p.tokensAt); el > 0 {
-		p.tokens = min(float64(r.cfg.ServeBurst), p.tokens+el.Seconds()*float64(r.cfg.ServeRate))
-		p.tokensAt = r.now
-	}
+	r.refill(p)
 	type item struct {
 		n   uint64
 		env []byte
@@ -452,7 +466,7 @@ func (r *Replica) stepNeeds(p *peer, m *Message) {
 	var items [][]byte
 	size := 0
 	for _, f := range found {
-		if p.tokens < float64(len(f.env)) {
+		if p.tokens <= 0 {
 			break
 		}
 		if len(items) > 0 && (size+len(f.env) > r.cfg.MaxBatchBytes || len(items) >= r.cfg.MaxBatchChanges) {
@@ -511,8 +525,14 @@ func (r *Replica) tickSync() {
 	var eligible, idle []*peer
 	for _, p := range r.sortedPeers() {
 		for _, s := range []*session{p.out, p.in} {
-			if s != nil && r.now.After(s.deadline) {
+			switch {
+			case s == nil:
+			case r.now.After(s.deadline):
 				r.failSession(p, s, AlertNonService, "sync-timeout", false)
+			case s.throttled:
+				s.throttled = false
+				r.pump(p, s)
+				r.maybeFinish(p, s)
 			}
 		}
 		var unserved []crdt.ID
