@@ -165,40 +165,15 @@ func (n *ReplicaNode) Footprint() int {
 	return f.Sessions + f.QueuedIDs + f.Tracked + f.PendingOps
 }
 
-// defaultValidator is the stateless gossip validator: the replica's wire
-// decoding plus bft stage 1 for changes, proof verification for evidence
-// and batch verification for ephemeral messages.
+// defaultValidator is the replica's stateless gossip validator.
 func defaultValidator(doc string, topic Topic, data []byte) Verdict {
-	m, err := replica.DecodeMessage(data)
-	if err != nil || len(m.Items) != 1 {
-		return Reject
+	switch replica.ValidateGossip(doc, replicaTopic(topic), data) {
+	case replica.Accept:
+		return Accept
+	case replica.Ignore:
+		return Ignore
 	}
-	switch topic {
-	case TopicChanges:
-		if m.Type != replica.MsgChange {
-			return Reject
-		}
-		if _, rej := bft.CheckStateless(doc, m.Items[0]); rej != nil {
-			return Reject
-		}
-	case TopicEvidence:
-		if m.Type != replica.MsgEvidence {
-			return Reject
-		}
-		p, err := bft.DecodeProof(m.Items[0])
-		if err != nil || p.Verify() != nil || p.Doc() != doc {
-			return Reject
-		}
-	case TopicEphemeral:
-		if m.Type != replica.MsgEphemeral {
-			return Reject
-		}
-		b, err := ephemeral.DecodeBatch(m.Items[0])
-		if err != nil || b.Doc != doc || b.Verify() != nil {
-			return Reject
-		}
-	}
-	return Accept
+	return Reject
 }
 
 // defaultNamespace returns the namespace of an ephemeral gossip message
