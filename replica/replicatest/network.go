@@ -584,3 +584,15 @@ func (n *Network) Equivocate(i int, a, b []int) (crdt.ID, crdt.ID, error) {
 	}
 	return envs[0].ID, envs[1].ID, nil
 }
+
+// SetPresenceAll makes every live honest replica set ns/key to its own
+// name, and processes their output.
+func (n *Network) SetPresenceAll(ns, key string) error {
+	for _, nd := range n.Honest() {
+		if err := nd.R.SetPresence(ns, key, crdt.String(string(nd.ID))); err != nil {
+			return err
+		}
+		n.process(nd)
+	}
+	return nil
+}
