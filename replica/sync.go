@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/crdt"
 )
 
@@ -11,8 +12,9 @@ import (
 type peer struct {
 	id PeerID
 	up bool
-	// lastSync holds the peer's heads at the end of the last successful
-	// session: the peer has everything in their causal past.
+	// lastSync is a set of changes whose whole causal past the peer is
+	// known to hold: its hello heads after a session we finished, both
+	// hellos' heads once it said done too. Empty before the first sync.
 	lastSync crdt.Version
 	out, in  *session // the session we opened, the one it opened
 	// fin is the last session we finished, waiting for the peer's done to
@@ -103,11 +105,13 @@ type session struct {
 	missing   map[crdt.ID]struct{} // parents the gate reported missing in this session
 	needsOut  bool                 // a needs request is waiting for its answer
 	throttled bool                 // the outgoing stream waits for serve budget
+	requested map[crdt.ID]bool     // the last needs round: ID -> delivered
 	rounds    int                  // needs rounds sent
 }
 
-func (r *Replica) newSession(p *peer, id uint64, initiator bool) *session {
-	return &session{id: id, initiator: initiator, deadline: r.now.Add(r.cfg.SyncTimeout), missing: make(map[crdt.ID]struct{})}
+func (r *Replica) newSession(id uint64, initiator bool) *session {
+	return &session{id: id, initiator: initiator, deadline: r.now.Add(r.cfg.SyncTimeout),
+		missing: make(map[crdt.ID]struct{}), requested: make(map[crdt.ID]bool)}
 }
 
 func (r *Replica) wireHeads() []crdt.ID {
@@ -172,7 +176,7 @@ func (r *Replica) startSync(p *peer) {
 	if p.in != nil && p.in.id == id {
 		id ^= 2
 	}
-	s := r.newSession(p, id, true)
+	s := r.newSession(id, true)
 	s.mine = r.wireHeads()
 	p.out = s
 	r.stats.SessionsOpened++
@@ -240,7 +244,7 @@ func (r *Replica) stepHello(p *peer, m *Message) {
 
 // answerHello opens the responder's side of session m.Session.
 func (r *Replica) answerHello(p *peer, m *Message) {
-	s := r.newSession(p, m.Session, false)
+	s := r.newSession(m.Session, false)
 	s.gotHello = true
 	s.heads = m.IDs
 	s.mine = r.wireHeads()
@@ -334,6 +338,13 @@ func (r *Replica) stepChanges(p *peer, m *Message) {
 		s.recv = m.Seq + 1
 	}
 	for _, it := range m.Items {
+		if s != nil && m.Reply {
+			if id, ok := bft.PeekID(it); ok {
+				if _, asked := s.requested[id]; asked {
+					s.requested[id] = true
+				}
+			}
+		}
 		missing, ok := r.receive(p, it)
 		if !ok {
 			// Garbage from a peer that vouched for it: drop the session.
@@ -413,12 +424,27 @@ func (r *Replica) maybeFinish(p *peer, s *session) {
 		return
 	}
 	if s.rounds >= r.cfg.MaxNeedsRounds {
-		r.failSession(p, s, AlertNonService, "needs-unserved", true)
+		// Blame the peer only if it left something we asked for
+		// undelivered; if it delivered and we still miss things (our
+		// gate dropped them), give up quietly.
+		undelivered := false
+		for _, got := range s.requested {
+			undelivered = undelivered || !got
+		}
+		if undelivered {
+			r.failSession(p, s, AlertNonService, "needs-unserved", true)
+		} else {
+			r.failSession(p, s, AlertNonService, "needs-exhausted", false)
+		}
 		return
 	}
 	s.rounds++
 	r.stats.NeedsRounds++
 	s.needsOut = true
+	clear(s.requested)
+	for _, id := range need {
+		s.requested[id] = false
+	}
 	r.send(p.id, &Message{Type: MsgNeeds, Session: s.id, IDs: need})
 }
 
