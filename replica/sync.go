@@ -547,7 +547,6 @@ func (r *Replica) askMissing(p *peer, missing []crdt.ID, deep bool) {
 
 // tickSync times out sessions and requests and starts the periodic sync.
 func (r *Replica) tickSync() {
-	g := r.doc.Graph()
 	var eligible, idle []*peer
 	for _, p := range r.sortedPeers() {
 		for _, s := range []*session{p.out, p.in} {
@@ -563,7 +562,7 @@ func (r *Replica) tickSync() {
 		}
 		var unserved []crdt.ID
 		for id, dl := range p.asked {
-			if g.Has(id) {
+			if r.gate.Has(id) { // applied, or delivered and waiting for its own parents
 				delete(p.asked, id)
 			} else if r.now.After(dl) {
 				delete(p.asked, id)
@@ -604,11 +603,14 @@ func (r *Replica) tickSync() {
 	}
 }
 
+// mapKeys returns the keys of m, sorted (map order must never leak into
+// the output).
 func mapKeys(m map[crdt.ID]struct{}) []crdt.ID {
 	out := make([]crdt.ID, 0, len(m))
 	for id := range m {
 		out = append(out, id)
 	}
+	slices.SortFunc(out, crdt.ID.Compare)
 	return out
 }
 
