@@ -15,6 +15,7 @@ import (
 // Errors returned by the Replica's inputs.
 var (
 	ErrInvalidOp = errors.New("replica: invalid op")
+	ErrNotWriter = errors.New("replica: the local author is not a writer of the document")
 	ErrRestore   = errors.New("replica: restore")
 )
 
@@ -159,8 +160,9 @@ func (r *Replica) Footprint() Footprint {
 // from Ready.Persist, in any order (Restore sorts them causally first).
 // They pass through the gate like any remote change, signatures included
 // (so a corrupt log cannot inject anything, and forks still yield proofs),
-// but produce no Persist, no Broadcast and no Applied events. Call it before
-// any other input. It fails if an entry does not decode or its parents are
+// but produce no Persist, no Broadcast and no Applied events (equivocation
+// proofs found in the log are raised as alerts). Call it before any other
+// input. It fails if an entry does not decode or its parents are
 // not in the log; the valid entries are kept.
 func (r *Replica) Restore(envs [][]byte) error {
 	r.restoring = true
@@ -223,8 +225,9 @@ func (r *Replica) Restore(envs [][]byte) error {
 
 // Propose adds ops to the current group commit. They become one signed
 // change (or several, past MaxOpsPerChange or MaxChangeBytes) at the next
-// Tick (FlushOnTick) or Ready (FlushOnReady). Invalid ops are refused here,
-// so one bad op never sinks the group.
+// Tick (FlushOnTick) or Ready (FlushOnReady). Invalid ops are refused here
+// (ErrInvalidOp), so one bad op never sinks the group, and so are writes by
+// an author outside the document's writer set (ErrNotWriter).
 func (r *Replica) Propose(ops ...crdt.Op) error {
 	if len(ops) == 0 {
 		return nil
@@ -240,6 +243,9 @@ func (r *Replica) Propose(ops ...crdt.Op) error {
 		}
 	} else if err := probe.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidOp, err)
+	}
+	if ws := r.gate.Writers(); ws != nil && !slices.Contains(ws, r.author) {
+		return ErrNotWriter
 	}
 	for _, o := range ops {
 		sz := opSize(&o)
@@ -277,12 +283,19 @@ func (r *Replica) flush() {
 			if err == nil {
 				break
 			}
-			if n == 1 {
-				// A single valid op cannot fail to encode; a failure is a
-				// broken invariant.
-				panic(fmt.Sprintf("replica: committing a local op: %v", err))
+			var rej *bft.Rejection
+			if errors.As(err, &rej) || n == 1 {
+				// The gate refused the change (the writer set changed
+				// under us) or a single op does not fit: splitting cannot
+				// help. Drop these ops and say so.
+				reason := "local-commit"
+				if rej != nil {
+					reason = "local-" + rej.Reason.String()
+				}
+				r.alert(Alert{Kind: AlertDropped, Reason: reason, Count: n})
+				break
 			}
-			n /= 2
+			n /= 2 // over a size limit: split
 		}
 		ops = ops[n:]
 	}

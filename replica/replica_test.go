@@ -1,6 +1,7 @@
 package replica_test
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"math/rand/v2"
 	"slices"
@@ -215,4 +216,14 @@ func FuzzStep(f *testing.F) {
 			t.Fatalf("footprint %+v", fp)
 		}
 	})
+}
+
+func TestProposeNotWriter(t *testing.T) {
+	other := replicatest.KeyFor(5)
+	r := newTestReplica(t, 0, func(c *replica.Config) {
+		c.Gate.Writers = []crdt.Author{bft.AuthorOf(other.Public().(ed25519.PublicKey))}
+	})
+	if err := r.Propose(ins("r", 1)); !errors.Is(err, replica.ErrNotWriter) {
+		t.Fatalf("err = %v, want ErrNotWriter", err)
+	}
 }
