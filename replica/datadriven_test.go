@@ -36,6 +36,8 @@ import (
 //	presence node=I ns=N key=K value=V   a presence write
 //	presence-state            every honest node's presence entries
 //	crash node=I / restart node=I        stop a node; bring it back from its log
+//	add-liar [flood]          a Byzantine peer that lies in reconciliation
+//	footprint                 every honest node's per-peer protocol state
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		var h scenario
@@ -290,6 +292,17 @@ func (h *scenario) run(t *testing.T, d *datadriven.TestData) string {
 				}
 			}
 			b.WriteString("\n")
+		}
+		return b.String()
+	case "add-liar":
+		l := replicatest.NewLiar(uint64(len(h.n.Nodes)), d.HasArg("flood"))
+		nd := h.n.AddHandler(l)
+		return fmt.Sprintf("%s is a liar (flood=%v)\n", nd.ID, l.Flood)
+	case "footprint":
+		var b strings.Builder
+		for _, nd := range h.n.Honest() {
+			f := nd.R.Footprint()
+			fmt.Fprintf(&b, "%s: peers=%d sessions=%d queued=%d tracked=%d\n", nd.ID, f.Peers, f.Sessions, f.QueuedIDs, f.Tracked)
 		}
 		return b.String()
 	case "crash":

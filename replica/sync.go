@@ -101,6 +101,7 @@ type session struct {
 
 	recv     uint64 // next incoming batch number
 	recvDone bool
+	gotNew   bool // the incoming stream brought changes we lacked
 
 	missing   map[crdt.ID]struct{} // parents the gate reported missing in this session
 	needsOut  bool                 // a needs request is waiting for its answer
@@ -167,9 +168,10 @@ func (r *Replica) candidates(p *peer, heads []crdt.ID, bloom *Bloom) []crdt.ID {
 	return out
 }
 
-// startSync opens a session with p unless one is open already.
+// startSync opens a session with p unless one is open already, or p's own
+// session is waiting for our answer (it will reconcile both ways).
 func (r *Replica) startSync(p *peer) {
-	if p.out != nil {
+	if p.out != nil || p.deferred != nil {
 		return
 	}
 	id := r.cfg.Rand.Uint64() | 1
@@ -244,6 +246,7 @@ func (r *Replica) stepHello(p *peer, m *Message) {
 
 // answerHello opens the responder's side of session m.Session.
 func (r *Replica) answerHello(p *peer, m *Message) {
+
 	s := r.newSession(m.Session, false)
 	s.gotHello = true
 	s.heads = m.IDs
@@ -345,7 +348,11 @@ func (r *Replica) stepChanges(p *peer, m *Message) {
 				}
 			}
 		}
+		before := r.stats.Accepted
 		missing, ok := r.receive(p, it)
+		if s != nil && r.stats.Accepted > before {
+			s.gotNew = true
+		}
 		if !ok {
 			// Garbage from a peer that vouched for it: drop the session.
 			if s != nil {
@@ -580,7 +587,7 @@ func (r *Replica) tickSync() {
 				r.startSync(p)
 			}
 		}
-		if p.up && p.out == nil && p.in == nil {
+		if p.up && p.out == nil && p.in == nil && p.deferred == nil {
 			idle = append(idle, p)
 			if !r.now.Before(p.backoffUntil) {
 				eligible = append(eligible, p)
@@ -670,14 +677,20 @@ func (r *Replica) stepDone(p *peer, m *Message) {
 }
 
 // busyExcept reports whether a session with a peer other than p is still
-// waiting for changes to come in (its incoming stream has not ended).
+// bringing changes in: its incoming stream has not ended, and either we
+// opened it, or it has delivered new changes, or the peer advertised heads
+// we lack. Peers whose last session failed do not count, so a peer that
+// opens sessions and never streams cannot keep everyone else waiting.
 func (r *Replica) busyExcept(p *peer) bool {
+	g := r.doc.Graph()
 	for _, q := range r.peers {
-		if q == p {
+		if q == p || q.failures > 0 {
 			continue
 		}
-		if (q.out != nil && !q.out.recvDone) || (q.in != nil && !q.in.recvDone) {
-			return true
+		for _, s := range []*session{q.out, q.in} {
+			if s != nil && !s.recvDone && (s.initiator || s.gotNew || !allIn(g, s.heads)) {
+				return true
+			}
 		}
 	}
 	return false
