@@ -14,9 +14,11 @@ import (
 // A non-nil error from Append is fatal for the document: the node stops
 // acknowledging writes to it and reports the error.
 type Storage interface {
-	// Append durably stores envs at the end of doc's log. It returns only
-	// once the envelopes would survive a crash (fsync). It may block.
-	Append(doc string, envs [][]byte) error
+	// Append stores envs at the end of doc's log. With sync it returns
+	// only once they (and every earlier append) would survive a machine
+	// crash (fsync); without, once they would survive a process crash.
+	// It may block.
+	Append(doc string, envs [][]byte, sync bool) error
 	// Load calls fn with every envelope of doc in log order. fn must not
 	// retain env after it returns.
 	Load(doc string, fn func(env []byte) error) error
@@ -45,7 +47,7 @@ var _ Storage = (*MemStorage)(nil)
 func NewMemStorage() *MemStorage { return &MemStorage{logs: map[string][][]byte{}} }
 
 // Append implements Storage. It copies envs.
-func (m *MemStorage) Append(doc string, envs [][]byte) error {
+func (m *MemStorage) Append(doc string, envs [][]byte, _ bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {

@@ -19,13 +19,13 @@ func loadAll(t *testing.T, s Storage, doc string) []string {
 }
 
 func testStorage(t *testing.T, s Storage) {
-	if err := s.Append("a", [][]byte{[]byte("1"), []byte("2")}); err != nil {
+	if err := s.Append("a", [][]byte{[]byte("1"), []byte("2")}, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Append("ab", [][]byte{[]byte("x")}); err != nil {
+	if err := s.Append("ab", [][]byte{[]byte("x")}, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Append("a", [][]byte{[]byte("3")}); err != nil {
+	if err := s.Append("a", [][]byte{[]byte("3")}, true); err != nil {
 		t.Fatal(err)
 	}
 	if got := loadAll(t, s, "a"); !slices.Equal(got, []string{"1", "2", "3"}) {
@@ -43,7 +43,7 @@ func testStorage(t *testing.T, s Storage) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Append("a", [][]byte{[]byte("4")}); err != ErrClosed {
+	if err := s.Append("a", [][]byte{[]byte("4")}, true); err != ErrClosed {
 		t.Errorf("append after close: %v", err)
 	}
 }
@@ -71,7 +71,7 @@ func TestPebbleCrash(t *testing.T) {
 	acked := 0
 	for round := 0; round < 20; round++ {
 		for i := 0; i < 10; i++ {
-			if err := s.Append("d", [][]byte{fmt.Appendf(nil, "e%d", acked)}); err != nil {
+			if err := s.Append("d", [][]byte{fmt.Appendf(nil, "e%d", acked)}, true); err != nil {
 				t.Fatal(err)
 			}
 			acked++

@@ -1,0 +1,300 @@
+package node
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/convergenode/convergenode/crdt"
+)
+
+// The node benchmarks run real libp2p hosts on loopback (TCP and QUIC,
+// Noise/TLS, gossipsub, sync streams) with Pebble stores in a temporary
+// directory. Run them with
+//
+//	go test -run '^$' -bench BenchmarkNode -benchtime 1x ./node
+//
+// Results and the machine they ran on are in docs/benchmarks.md.
+
+// rowCounter counts rows inserted into a document (across all changes).
+func rowCounter(d *Doc) *atomic.Int64 {
+	var n atomic.Int64
+	d.Subscribe(func(ev crdt.ChangeEvent) {
+		for _, r := range ev.Rows {
+			if r.Kind == crdt.RowInserted {
+				n.Add(1)
+			}
+		}
+	})
+	return &n
+}
+
+func benchNodes(b *testing.B, n int) []*Node {
+	dir := b.TempDir()
+	return testNodes(b, n, "bench", func(i int, c *Config) {
+		if !benchMem {
+			c.DataDir = filepath.Join(dir, fmt.Sprint(i))
+		}
+	})
+}
+
+func waitMesh(b *testing.B, nodes []*Node) {
+	waitFor(b, 20*time.Second, "gossip meshes", func() bool {
+		for _, n := range nodes {
+			if len(n.ps.ListPeers(topicName("bench", topicChanges))) < len(nodes)-1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// benchWriters is the number of concurrent writers per node in
+// BenchmarkNodeConverge8x12500 (-writers): each Insert waits for its own
+// ack, so more writers means bigger group commits (fewer signatures).
+var benchWriters = 128
+
+// benchMem runs the multi-node benchmarks on in-memory stores (-mem).
+var benchMem bool
+
+func init() {
+	flag.BoolVar(&benchMem, "mem", false, "in-memory stores in the multi-node benchmarks")
+	flag.IntVar(&benchWriters, "writers", benchWriters, "concurrent writers per node in BenchmarkNodeConverge8x12500")
+}
+
+// BenchmarkNodeConverge8x12500: 8 nodes each write 12,500 single-op
+// inserts (100,000 ops in all) from benchWriters concurrent writers per
+// node; the time runs until every node has applied all 100,000 rows.
+func BenchmarkNodeConverge8x12500(b *testing.B) {
+	const nodesN, perNode = 8, 12500
+	writers := benchWriters
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		nodes := benchNodes(b, nodesN)
+		waitMesh(b, nodes)
+		docs := make([]*Doc, nodesN)
+		counts := make([]*atomic.Int64, nodesN)
+		for j, n := range nodes {
+			docs[j] = mustDoc(b, n, "bench")
+			counts[j] = rowCounter(docs[j])
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		for j, d := range docs {
+			for w := 0; w < writers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := w; k < perNode; k += writers {
+						if err := d.Insert(context.Background(), "t", fmt.Sprintf("n%d-%d", j, k), Cols{"v": k}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		written := time.Since(t0)
+		waitFor(b, 120*time.Second, "all nodes have all ops", func() bool {
+			for _, c := range counts {
+				if c.Load() < nodesN*perNode {
+					return false
+				}
+			}
+			return true
+		})
+		total := time.Since(t0)
+		b.StopTimer()
+		b.ReportMetric(total.Seconds(), "s-to-converge")
+		b.ReportMetric(written.Seconds(), "s-writes-acked")
+		b.ReportMetric(float64(nodesN*perNode)/total.Seconds(), "ops/s")
+		b.ReportMetric(float64(docs[0].Len()), "changes")
+		for _, n := range nodes {
+			n.Close()
+		}
+	}
+}
+
+// BenchmarkNodeCatchUp100k: one node holds 100,000 ops (in 1,000-op
+// transactions: 100 changes); a fresh node connects and the time runs
+// until it has applied all 100,000 rows.
+func BenchmarkNodeCatchUp100k(b *testing.B) {
+	benchCatchUp(b, 100_000, 1000)
+}
+
+// BenchmarkNodeCatchUp100kSmallChanges is the same with 10-op changes
+// (10,000 changes: signatures and DAG size dominate).
+func BenchmarkNodeCatchUp100kSmallChanges(b *testing.B) {
+	benchCatchUp(b, 100_000, 10)
+}
+
+func benchCatchUp(b *testing.B, ops, perChange int) {
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := b.TempDir()
+		c := DefaultTestConfig()
+		c.Docs, c.DataDir = []string{"bench"}, filepath.Join(dir, "src")
+		src, err := New(context.Background(), c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sd := mustDoc(b, src, "bench")
+		fillDoc(b, sd, ops, perChange)
+		c2 := DefaultTestConfig()
+		c2.Docs, c2.DataDir = []string{"bench"}, filepath.Join(dir, "fresh")
+		fresh, err := New(context.Background(), c2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fd := mustDoc(b, fresh, "bench")
+		count := rowCounter(fd)
+		b.StartTimer()
+		t0 := time.Now()
+		connect(b, fresh, src)
+		waitFor(b, 120*time.Second, "catch-up", func() bool { return count.Load() >= int64(ops) })
+		el := time.Since(t0)
+		b.StopTimer()
+		b.ReportMetric(el.Seconds(), "s-to-catch-up")
+		b.ReportMetric(float64(ops)/el.Seconds(), "ops/s")
+		b.ReportMetric(float64(fd.Len()), "changes")
+		fresh.Close()
+		src.Close()
+	}
+}
+
+// fillDoc writes ops rows in transactions of perChange ops.
+func fillDoc(b testing.TB, d *Doc, ops, perChange int) {
+	for k := 0; k < ops; k += perChange {
+		err := d.Change(context.Background(), func(tx *Tx) error {
+			for j := k; j < min(ops, k+perChange); j++ {
+				tx.Insert("t", fmt.Sprintf("r%07d", j), Cols{"v": j, "s": "some text in a row"})
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNodeLatency10x1000: 10 nodes, each writing 100 single-op
+// changes per second (1,000 changes/s in all) for 5 s; the latency is from
+// just before Insert on the writer to the change being applied on each
+// other node (same process, same clock).
+func BenchmarkNodeLatency10x1000(b *testing.B) {
+	const nodesN, perSecond, dur = 10, 100, 5 * time.Second
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		nodes := benchNodes(b, nodesN)
+		waitMesh(b, nodes)
+		var mu sync.Mutex
+		var lat []time.Duration
+		docs := make([]*Doc, nodesN)
+		for j, n := range nodes {
+			docs[j] = mustDoc(b, n, "bench")
+			self := docs[j]
+			self.Subscribe(func(ev crdt.ChangeEvent) {
+				now := time.Now()
+				if ev.Change.Author == crdt.Author(self.n.cfg.Key[32:]) {
+					return // our own write
+				}
+				for _, r := range ev.Rows {
+					for _, c := range r.Cols {
+						if c.Name == "at" {
+							ns, _ := c.Value.AsInt()
+							mu.Lock()
+							lat = append(lat, now.Sub(time.Unix(0, ns)))
+							mu.Unlock()
+						}
+					}
+				}
+			})
+		}
+		b.StartTimer()
+		var wg sync.WaitGroup
+		var issued atomic.Int64
+		for j, d := range docs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tick := time.NewTicker(time.Second / perSecond)
+				defer tick.Stop()
+				end := time.Now().Add(dur)
+				for k := 0; time.Now().Before(end); k++ {
+					<-tick.C
+					issued.Add(1)
+					go func() { // a slow fsync must not slow the send rate
+						d.Insert(context.Background(), "t", fmt.Sprintf("n%d-%d", j, k), Cols{"at": time.Now().UnixNano()})
+					}()
+				}
+			}()
+		}
+		wg.Wait()
+		want := int(issued.Load()) * (nodesN - 1)
+		waitFor(b, 60*time.Second, "deliveries", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(lat) >= want*99/100
+		})
+		time.Sleep(500 * time.Millisecond)
+		b.StopTimer()
+		mu.Lock()
+		slices.Sort(lat)
+		pct := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000 }
+		b.ReportMetric(pct(0.50), "p50-ms")
+		b.ReportMetric(pct(0.99), "p99-ms")
+		b.ReportMetric(pct(1), "max-ms")
+		b.ReportMetric(float64(len(lat)), "deliveries")
+		b.ReportMetric(float64(issued.Load())/dur.Seconds(), "changes/s")
+		mu.Unlock()
+		for _, n := range nodes {
+			n.Close()
+		}
+	}
+}
+
+// BenchmarkNodeRestart1M: a Pebble store holding 1,000,000 ops (1,000
+// changes of 1,000 ops); the time runs from New until the document
+// serves reads (the log is replayed through the gate: signatures
+// verified, every op applied).
+func BenchmarkNodeRestart1M(b *testing.B) {
+	benchRestart(b, 1_000_000, 1000)
+}
+
+func benchRestart(b *testing.B, ops, perChange int) {
+	dir := b.TempDir()
+	key, _ := GenerateKey()
+	c := DefaultTestConfig()
+	c.Key, c.Listen, c.Docs, c.DataDir = key, nil, []string{"bench"}, filepath.Join(dir, "data")
+	n, err := New(context.Background(), c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fillDoc(b, mustDoc(b, n, "bench"), ops, perChange)
+	n.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		n, err := New(context.Background(), c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d := mustDoc(b, n, "bench")
+		if _, ok := d.Get("t", fmt.Sprintf("r%07d", ops-1)); !ok {
+			b.Fatal("last row missing after restart")
+		}
+		el := time.Since(t0)
+		b.StopTimer()
+		b.ReportMetric(el.Seconds(), "s-to-serve-reads")
+		n.Close()
+		b.StartTimer()
+	}
+}
