@@ -265,8 +265,8 @@ func (n *Node) DocIDs() []string {
 
 // Presence returns the ephemeral-state handle of document id, joining it
 // if needed.
-func (n *Node) Presence(ctx context.Context, id string) (*Presence, error) {
-	d, err := n.Doc(ctx, id)
+func (n *Node) Presence(id string) (*Presence, error) {
+	d, err := n.Doc(context.Background(), id)
 	if err != nil {
 		return nil, err
 	}
