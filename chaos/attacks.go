@@ -357,6 +357,28 @@ func (a *Attacker) Replay(ctx context.Context, other string) (Outcome, error) {
 	return o, nil
 }
 
+// ReplaySync sends the captured changes of document other straight to p
+// on the sync stream as changes of the cluster's document (past
+// gossipsub's seen cache, which drops a gossiped replay unvalidated on
+// nodes that saw the original).
+func (a *Attacker) ReplaySync(ctx context.Context, other string, p peer.ID) (Outcome, error) {
+	var o Outcome
+	for _, msg := range a.Captured(other) {
+		m, err := replica.DecodeMessage(msg)
+		if err != nil || m.Type != replica.MsgChange {
+			continue
+		}
+		if id, ok := bft.PeekID(m.Items[0]); ok {
+			o.Invalid = append(o.Invalid, id)
+		}
+		o.Sent++
+		if err := a.Send(ctx, p, msg); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
 // Oversized sends messages over the protocol limits: a 2 MiB change item
 // on gossip (over crdt.MaxChangeSize), a 5 MiB replica message on the
 // sync stream to p (over replica.MaxMessageSize), then a sync frame
