@@ -18,7 +18,14 @@ import (
 // non-service alerts, never blame each other, and their per-peer state
 // stays within fixed bounds the whole time.
 func TestByzantineReconciliation(t *testing.T) {
-	for _, seed := range []uint64{1, 2, 3} {
+	seeds := []uint64{1, 2, 3}
+	if n := propertyCases(); n != 30 { // -cases N or REPLICA_CASES=N
+		seeds = seeds[:0]
+		for i := range n {
+			seeds = append(seeds, uint64(100+i))
+		}
+	}
+	for _, seed := range seeds {
 		t.Run("seed="+strconv.FormatUint(seed, 10), func(t *testing.T) { runByzantine(t, seed) })
 	}
 }
