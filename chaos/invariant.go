@@ -133,11 +133,76 @@ func summary(snaps []Snapshot) string {
 // nil: the change is durable on its author) and when each node saw them.
 type Ledger struct {
 	mu    sync.Mutex
-	acked map[string]time.Time // row -> ack time
+	acked map[string]time.Time         // row -> ack time
+	seen  map[int]map[string]time.Time // member -> row -> first applied
 }
 
 // NewLedger returns an empty ledger.
-func NewLedger() *Ledger { return &Ledger{acked: map[string]time.Time{}} }
+func NewLedger() *Ledger {
+	return &Ledger{acked: map[string]time.Time{}, seen: map[int]map[string]time.Time{}}
+}
+
+// Watch records when member m's running node applies each WriteTable row
+// (for Delivery). Call it again after a restart.
+func (l *Ledger) Watch(m *Member) (cancel func()) {
+	d := m.Doc()
+	if d == nil {
+		return func() {}
+	}
+	l.mu.Lock()
+	if l.seen[m.Index] == nil {
+		l.seen[m.Index] = map[string]time.Time{}
+	}
+	l.mu.Unlock()
+	return d.Subscribe(func(ev crdt.ChangeEvent) {
+		now := time.Now()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, r := range ev.Rows {
+			if r.Table == WriteTable {
+				if _, ok := l.seen[m.Index][r.Key]; !ok {
+					l.seen[m.Index][r.Key] = now
+				}
+			}
+		}
+	})
+}
+
+// Delivery returns the share of (acknowledged write, watched node) pairs
+// where the node applied the write within window of its acknowledgement,
+// and the 50th and 99th percentile delivery latencies. A node's own
+// writes count too (they apply before the acknowledgement).
+func (l *Ledger) Delivery(window time.Duration) (share float64, p50, p99 time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var lats []time.Duration
+	total, ok := 0, 0
+	for row, at := range l.acked {
+		for _, seen := range l.seen {
+			total++
+			t, found := seen[row]
+			if !found {
+				continue
+			}
+			lat := max(t.Sub(at), 0)
+			if lat <= window {
+				ok++
+			}
+			lats = append(lats, lat)
+		}
+	}
+	if total == 0 {
+		return 1, 0, 0
+	}
+	slices.Sort(lats)
+	pct := func(q float64) time.Duration {
+		if len(lats) == 0 {
+			return 0
+		}
+		return lats[min(len(lats)-1, int(q*float64(len(lats))))]
+	}
+	return float64(ok) / float64(total), pct(0.50), pct(0.99)
+}
 
 // Write inserts row into WriteTable on m and records it once acknowledged.
 func (l *Ledger) Write(ctx context.Context, m *Member, row string) error {
