@@ -2,6 +2,7 @@ package replica_test
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,12 +40,19 @@ import (
 //	add-liar [flood]          a Byzantine peer that lies in reconciliation
 //	footprint                 every honest node's per-peer protocol state
 func TestScenarios(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
-		var h scenario
-		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			return h.run(t, d)
+	// Only the .txt scenario files: testdata/fuzz holds fuzz corpora.
+	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scenario files: %v", err)
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
+			var h scenario
+			datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+				return h.run(t, d)
+			})
 		})
-	})
+	}
 }
 
 type scenario struct {
