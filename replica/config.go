@@ -81,7 +81,7 @@ type Config struct {
 	MaxBatchBytes int
 	// SyncWindow is how many batches of one stream may be unacknowledged;
 	// the sender waits for acks beyond it, so a catch-up of any size holds
-	// at most SyncWindow × MaxBatchBytes in flight. Default 4.
+	// at most SyncWindow × MaxBatchBytes in flight. Default 8.
 	SyncWindow int
 	// MaxNeedsRounds caps the needs → changes rounds in one session after
 	// the Bloom step (each round asks for the changes still missing). A
@@ -123,7 +123,7 @@ func DefaultConfig() Config {
 		MinHelloGap:         200 * time.Millisecond,
 		MaxBatchChanges:     512,
 		MaxBatchBytes:       256 << 10,
-		SyncWindow:          4,
+		SyncWindow:          8,
 		MaxNeedsRounds:      16,
 		BloomFPRate:         0.001,
 		MaxBloomEntries:     200_000,
