@@ -18,6 +18,7 @@ import (
 func (e *env) addCommands(root *cobra.Command) {
 	root.AddCommand(e.runCmd(), e.statusCmd(), e.peersCmd(), e.alertsCmd(), e.docCmd(), e.presenceCmd())
 	e.addSim(root)
+	e.addChaos(root)
 }
 
 func (e *env) runCmd() *cobra.Command {
