@@ -36,8 +36,9 @@ const propSyncInterval = time.Second
 const maxHealRounds = 30
 
 // TestConvergenceProperty: N replicas (3-16) write at random while the
-// network loses (up to 50%), duplicates and reorders messages and cuts
-// random partitions; after healing, every replica reaches the same state
+// network loses (up to 50%), duplicates and reorders messages, cuts random
+// partitions and crashes and restarts nodes from their durable logs; after
+// healing (every node restarted), every replica reaches the same state
 // hash within maxHealRounds sync intervals. A failure prints the seed;
 // -seed N reruns it, -cases N (or REPLICA_CASES) runs more.
 func TestConvergenceProperty(t *testing.T) {
@@ -92,10 +93,22 @@ func runProperty(seed uint64) (float64, error) {
 					"a": crdt.Int(int64(w)), "b": crdt.String(fmt.Sprint(i))}))
 			}
 		}
-		if err := n.Write(i, ops...); err != nil {
-			return 0, err
+		if !n.Nodes[i].Crashed {
+			if err := n.Write(i, ops...); err != nil {
+				return 0, err
+			}
 		}
 		switch rng.IntN(20) {
+		case 2:
+			// Crash a node (it keeps its durable log) or restart one.
+			j := rng.IntN(nodes)
+			if n.Nodes[j].Crashed {
+				if err := n.Restart(j); err != nil {
+					return 0, fmt.Errorf("restart n%d: %w", j+1, err)
+				}
+			} else if j != i {
+				n.Crash(j)
+			}
 		case 0:
 			var a, b []int
 			for j := range nodes {
@@ -110,6 +123,13 @@ func runProperty(seed uint64) (float64, error) {
 			n.Heal()
 		}
 		n.RunFor(time.Duration(rng.IntN(400)) * time.Millisecond)
+	}
+	for j, nd := range n.Nodes {
+		if nd.Crashed {
+			if err := n.Restart(j); err != nil {
+				return 0, fmt.Errorf("restart n%d: %w", j+1, err)
+			}
+		}
 	}
 	n.Heal()
 	n.SetLoss(0)
