@@ -206,9 +206,10 @@ func (d *Doc) run(ctx context.Context) {
 			// The first Ready after a proposal holds the proposed changes
 			// (FlushOnReady); writes with no change (presence) are acked
 			// in order behind the earlier Readies.
+			local := gateOnAll || len(pending) > 0 || len(rd.Broadcast) > 0
 			for sent := false; !sent; {
 				select {
-				case d.readyQ <- &readyBatch{rd: rd, acks: pending}:
+				case d.readyQ <- &readyBatch{rd: rd, acks: pending, local: local}:
 					sent = true
 				case <-d.acted: // never block the persister on its report
 					inflight--
@@ -218,7 +219,9 @@ func (d *Doc) run(ctx context.Context) {
 					return
 				}
 			}
-			inflight++
+			if local {
+				inflight++
+			}
 			pending = nil
 			if !has {
 				break
@@ -229,9 +232,14 @@ func (d *Doc) run(ctx context.Context) {
 
 // readyBatch is one Ready and the local writes to ack once it is durable.
 type readyBatch struct {
-	rd   ready
-	acks []*writeReq
+	rd    ready
+	acks  []*writeReq
+	local bool // counted in the loop's inflight: report when done
 }
+
+// gateOnAll makes local writes wait for every batch in the persister, not
+// only those with local changes (an experiment knob for benchmarks).
+var gateOnAll = true
 
 // persist is the document's second stage: for each Ready, in order, it
 // makes Persist durable, then publishes and sends, then delivers events,
@@ -258,7 +266,10 @@ func (d *Doc) persist(ctx context.Context) {
 				d.failWrites(b.acks, err)
 			}
 		}
-		for range batch {
+		for _, b := range batch {
+			if !b.local {
+				continue
+			}
 			select {
 			case d.acted <- struct{}{}:
 			case <-ctx.Done():
