@@ -165,6 +165,19 @@ func (n *ReplicaNode) Footprint() int {
 	return f.Sessions + f.QueuedIDs + f.Tracked + f.PendingOps
 }
 
+// batchItems returns the number of envelopes in a reconciliation batch
+// (MsgChanges), 0 for any other message.
+func batchItems(data []byte) int {
+	if replica.PeekType(data) != replica.MsgChanges {
+		return 0
+	}
+	m, err := replica.DecodeMessage(data)
+	if err != nil {
+		return 0
+	}
+	return len(m.Items)
+}
+
 // defaultValidator is the replica's stateless gossip validator.
 func defaultValidator(doc string, topic Topic, data []byte) Verdict {
 	switch replica.ValidateGossip(doc, replicaTopic(topic), data) {

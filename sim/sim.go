@@ -588,8 +588,12 @@ func (s *Sim) deliver(e event) {
 	// busy node handles the packet when it is free.
 	if !e.charged {
 		cost := int64(s.cfg.CachedCost)
-		if pk.kind == pkGossip && !p.hasSeen(pk.msg) {
+		switch {
+		case pk.kind == pkGossip && !p.hasSeen(pk.msg):
 			cost = int64(s.cfg.VerifyCost)
+		case pk.kind == pkDirect:
+			// A reconciliation batch: one signature check per envelope.
+			cost += int64(s.cfg.VerifyCost) * int64(batchItems(pk.data))
 		}
 		start := s.now
 		if p.cpu > start {
