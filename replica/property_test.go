@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -37,8 +38,8 @@ const maxHealRounds = 30
 
 // TestConvergenceProperty: N replicas (3-16) write at random while the
 // network loses (up to 50%), duplicates and reorders messages, cuts random
-// partitions and crashes and restarts nodes from their durable logs; after
-// healing (every node restarted), every replica reaches the same state
+// partitions, crashes and restarts nodes from their durable logs, and has
+// authors equivocate; after healing (every node restarted), every replica reaches the same state
 // hash within maxHealRounds sync intervals. A failure prints the seed;
 // -seed N reruns it, -cases N (or REPLICA_CASES) runs more.
 func TestConvergenceProperty(t *testing.T) {
@@ -78,6 +79,11 @@ func runProperty(seed uint64) (float64, error) {
 		return 0, err
 	}
 	writes := 20 + rng.IntN(60)
+	type fork struct {
+		author crdt.Author
+		x, y   crdt.ID
+	}
+	var forks []fork
 	for w := 0; w < writes; w++ {
 		i := rng.IntN(nodes)
 		var ops []crdt.Op
@@ -99,6 +105,24 @@ func runProperty(seed uint64) (float64, error) {
 			}
 		}
 		switch rng.IntN(20) {
+		case 3:
+			// The writer's author equivocates: one fork to some nodes,
+			// the other fork to the rest.
+			if !n.Nodes[i].Crashed {
+				var a, b []int
+				for j := range nodes {
+					if rng.IntN(2) == 0 {
+						a = append(a, j)
+					} else {
+						b = append(b, j)
+					}
+				}
+				x, y, err := n.Equivocate(i, a, b)
+				if err != nil {
+					return 0, err
+				}
+				forks = append(forks, fork{n.Nodes[i].R.Author(), x, y})
+			}
 		case 2:
 			// Crash a node (it keeps its durable log) or restart one.
 			j := rng.IntN(nodes)
@@ -136,6 +160,18 @@ func runProperty(seed uint64) (float64, error) {
 	n.SetDup(0)
 	took, ok := n.RunUntilConverged(maxHealRounds * propSyncInterval)
 	rounds := float64(took) / float64(propSyncInterval)
+	// An author is convicted everywhere once both sides of one of its
+	// forks are in the (converged) document; a fork whose other side was
+	// lost with every copy convicts no one.
+	var cheaters []crdt.Author
+	g := n.Honest()[0].R.Doc().Graph()
+	for _, f := range forks {
+		if g.Has(f.x) && g.Has(f.y) {
+			cheaters = append(cheaters, f.author)
+		}
+	}
+	slices.SortFunc(cheaters, crdt.Author.Compare)
+	cheaters = slices.Compact(cheaters)
 	if !ok {
 		return rounds, fmt.Errorf("%d nodes, loss %.2f, dup %.2f: not converged %.0f sync intervals after healing", nodes, loss, dup, rounds)
 	}
@@ -143,6 +179,19 @@ func runProperty(seed uint64) (float64, error) {
 		for _, a := range nd.Alerts {
 			if a.Penalize {
 				return rounds, fmt.Errorf("%s penalised an honest peer: %s", nd.ID, a)
+			}
+		}
+		// Every replica convicts exactly the authors that equivocated
+		// (which pairs of forks it holds proofs for may differ).
+		if got := nd.R.Equivocators(); !slices.Equal(got, cheaters) && !containsAll(got, cheaters) {
+			return rounds, fmt.Errorf("%s convicts %d authors, want %d", nd.ID, len(got), len(cheaters))
+		}
+		if !slices.Equal(nd.R.Equivocators(), n.Honest()[0].R.Equivocators()) {
+			return rounds, fmt.Errorf("%s and %s convict different authors", nd.ID, n.Honest()[0].ID)
+		}
+		for _, pr := range nd.R.Proofs() {
+			if err := pr.Verify(); err != nil {
+				return rounds, fmt.Errorf("%s holds a bad proof: %v", nd.ID, err)
 			}
 		}
 	}
@@ -191,4 +240,13 @@ func chaosDigest(t *testing.T, seed uint64) string {
 		}
 	}
 	return out
+}
+
+func containsAll(have, want []crdt.Author) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
 }

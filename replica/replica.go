@@ -49,7 +49,7 @@ type Replica struct {
 	pendingSize int
 
 	peers    map[PeerID]*peer
-	proofs   map[[64]byte]bool
+	proofs   map[[64]byte]*bft.EquivocationProof
 	nextSync time.Time
 
 	rd          Ready
@@ -94,7 +94,7 @@ func New(cfg Config) (*Replica, error) {
 		store:   make(map[crdt.ID]stored),
 		waiting: make(map[crdt.ID][]crdt.ID),
 		peers:   make(map[PeerID]*peer),
-		proofs:  make(map[[64]byte]bool),
+		proofs:  make(map[[64]byte]*bft.EquivocationProof),
 	}
 	r.author = bft.AuthorOf(cfg.Key.Public().(ed25519.PublicKey))
 	r.doc = crdt.NewDoc(crdt.DocOptions{ID: cfg.Doc, Author: r.author, Now: r.nowMs})
@@ -521,25 +521,42 @@ func proofKey(pr *bft.EquivocationProof) [64]byte {
 // noteProof raises a new proof once, and gossips it if it was found here.
 func (r *Replica) noteProof(pr *bft.EquivocationProof, gossip bool) {
 	k := proofKey(pr)
-	if r.proofs[k] {
+	if r.proofs[k] != nil {
 		return
 	}
-	r.proofs[k] = true
+	r.proofs[k] = pr
 	r.alert(Alert{Kind: AlertEquivocation, Reason: "equivocation", Author: pr.Author(), Proof: pr})
 	if gossip && !r.restoring {
 		r.broadcast(TopicEvidence, &Message{Type: MsgEvidence, Items: [][]byte{pr.Encode()}})
 	}
 }
 
-// Proofs returns the equivocation proofs the replica holds, sorted by the
-// IDs of their two changes.
-func (r *Replica) Proofs() [][64]byte {
-	out := make([][64]byte, 0, len(r.proofs))
+// Proofs returns the equivocation proofs the replica holds (found by its
+// gate or received as evidence), sorted by the IDs of their two changes.
+// Which pairs of an author's conflicting changes a replica holds depends
+// on the order it saw them in; the set of Equivocators does not.
+func (r *Replica) Proofs() []*bft.EquivocationProof {
+	keys := make([][64]byte, 0, len(r.proofs))
 	for k := range r.proofs {
-		out = append(out, k)
+		keys = append(keys, k)
 	}
-	slices.SortFunc(out, func(a, b [64]byte) int { return compareBytes(a[:], b[:]) })
+	slices.SortFunc(keys, func(a, b [64]byte) int { return compareBytes(a[:], b[:]) })
+	out := make([]*bft.EquivocationProof, len(keys))
+	for i, k := range keys {
+		out[i] = r.proofs[k]
+	}
 	return out
+}
+
+// Equivocators returns the authors the replica holds an equivocation proof
+// against, sorted.
+func (r *Replica) Equivocators() []crdt.Author {
+	var out []crdt.Author
+	for _, p := range r.proofs {
+		out = append(out, p.Author())
+	}
+	slices.SortFunc(out, crdt.Author.Compare)
+	return slices.Compact(out)
 }
 
 func compareBytes(a, b []byte) int {
