@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -69,7 +68,7 @@ func topicScoreParams() *pubsub.TopicScoreParams {
 func (n *Node) appScore(p peer.ID) float64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.penalty[p]
+	return n.penalty[p].value(time.Now())
 }
 
 func (n *Node) startPubsub() error {
@@ -237,5 +236,3 @@ func (n *Node) readPeerEvents(ctx context.Context, d *Doc, ev *pubsub.TopicEvent
 		}
 	}
 }
-
-var _ = math.Inf

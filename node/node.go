@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -62,8 +63,8 @@ type Node struct {
 	mu        sync.Mutex
 	docs      map[string]*Doc
 	alerts    []Alert
-	penalty   map[peer.ID]float64 // app-specific score, from engine alerts
-	scores    map[peer.ID]float64 // last gossipsub scores
+	penalty   map[peer.ID]*penalty // app-specific score, from engine alerts
+	scores    map[peer.ID]float64  // last gossipsub scores
 	closed    bool
 	closeErr  error
 	closeOnce sync.Once
@@ -86,7 +87,7 @@ func newNode(ctx context.Context, cfg Config, core coreFuncs) (_ *Node, err erro
 		log:     cfg.Logger,
 		core:    core,
 		docs:    map[string]*Doc{},
-		penalty: map[peer.ID]float64{},
+		penalty: map[peer.ID]*penalty{},
 		scores:  map[peer.ID]float64{},
 		start:   time.Now(),
 	}
@@ -286,14 +287,14 @@ func (n *Node) handleAlert(a Alert) {
 	}
 	if a.Penalize && a.Peer != "" {
 		if p, err := peer.Decode(a.Peer); err == nil {
-			n.penalty[p] -= penaltyStep
+			n.penaltyLocked(p).add(time.Now(), -penaltyStep, false)
 		}
 	}
 	if a.Kind == "equivocation" && a.Author != "" {
 		// The author's key is its peer identity: score the equivocator
 		// itself down, whoever relayed the proof.
 		if p, err := authorPeer(a.Author); err == nil {
-			n.penalty[p] -= penaltyStep
+			n.penaltyLocked(p).add(time.Now(), -penaltyStep, true)
 		}
 	}
 }
@@ -328,7 +329,7 @@ func (n *Node) Peers() []PeerInfo {
 	defer n.mu.Unlock()
 	out := make([]PeerInfo, 0, len(ids))
 	for _, p := range ids {
-		pi := PeerInfo{ID: p.String(), Score: n.scores[p], Penalty: n.penalty[p], Docs: byPeer[p]}
+		pi := PeerInfo{ID: p.String(), Score: n.scores[p], Penalty: n.penalty[p].value(time.Now()), Docs: byPeer[p]}
 		for _, c := range n.host.Network().ConnsToPeer(p) {
 			pi.Addrs = append(pi.Addrs, c.RemoteMultiaddr().String())
 		}
@@ -343,7 +344,44 @@ func (n *Node) Peers() []PeerInfo {
 func (n *Node) Score(p peer.ID) (score, penalty float64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.scores[p], n.penalty[p]
+	return n.scores[p], n.penalty[p].value(time.Now())
+}
+
+func (n *Node) penaltyLocked(p peer.ID) *penalty {
+	pen, ok := n.penalty[p]
+	if !ok {
+		pen = &penalty{}
+		n.penalty[p] = pen
+	}
+	return pen
+}
+
+// penaltyHalfLife is how fast the penalties of misbehaviour that can be an
+// honest accident (a malformed message, an unserved request) fade.
+// Equivocation is proven and never fades.
+const penaltyHalfLife = 10 * time.Minute
+
+// penalty is a peer's app-specific score: a permanent part (equivocation
+// proofs) and a part that halves every penaltyHalfLife.
+type penalty struct {
+	fixed, soft float64
+	at          time.Time // when soft was last updated
+}
+
+func (p *penalty) value(now time.Time) float64 {
+	if p == nil {
+		return 0
+	}
+	return p.fixed + p.soft*math.Exp2(-now.Sub(p.at).Seconds()/penaltyHalfLife.Seconds())
+}
+
+func (p *penalty) add(now time.Time, v float64, fixed bool) {
+	if fixed {
+		p.fixed += v
+		return
+	}
+	p.soft = p.value(now) - p.fixed + v
+	p.at = now
 }
 
 // Connect dials a peer.

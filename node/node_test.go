@@ -110,3 +110,23 @@ func TestWritesReachAllNodes(t *testing.T) {
 		}
 	}
 }
+
+func TestPenaltyDecay(t *testing.T) {
+	t0 := time.Now()
+	var p penalty
+	p.add(t0, -100, false)
+	p.add(t0, -100, true)
+	if v := p.value(t0); v != -200 {
+		t.Fatalf("value %v", v)
+	}
+	if v := p.value(t0.Add(penaltyHalfLife)); v < -150.01 || v > -149.99 {
+		t.Fatalf("after one half-life %v, want -150", v)
+	}
+	p.add(t0.Add(penaltyHalfLife), -100, false)
+	if v := p.value(t0.Add(penaltyHalfLife)); v < -250.01 || v > -249.99 {
+		t.Fatalf("after a second soft penalty %v, want -250", v)
+	}
+	if v := (*penalty)(nil).value(t0); v != 0 {
+		t.Fatalf("nil penalty %v", v)
+	}
+}
