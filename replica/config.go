@@ -68,10 +68,10 @@ type Config struct {
 	// the peer: SyncBackoff × 2^(failures-1), at most 64 × SyncBackoff.
 	// Default 5 s.
 	SyncBackoff time.Duration
-	// MinHelloGap is the shortest gap, in Tick time, between two sessions
-	// a peer may open with us; earlier hellos are ignored (a flood costs
-	// one decode each), and more than 8 in one gap raise a penalty alert.
-	// Default 200 ms.
+	// MinHelloGap paces the sessions a peer may open with us, in Tick time:
+	// a peer may open 4 back to back, then one per MinHelloGap. Hellos
+	// beyond that are ignored (a flood costs one decode each), and 8
+	// ignored in a row raise a hello-flood penalty alert. Default 200 ms.
 	MinHelloGap time.Duration
 	// MaxBatchChanges caps the changes in one reconciliation batch message.
 	// Default 512.
