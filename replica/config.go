@@ -57,8 +57,10 @@ type Config struct {
 	MaxChangeBytes int
 
 	// SyncInterval is how often, in Tick time, the replica starts a
-	// reconciliation with one up peer chosen at random (skipping peers in
-	// back-off or already in a session). Negative disables it. Default 10 s.
+	// reconciliation with one up peer chosen at random with Rand (each gap
+	// drawn from [0.5, 1.5) × SyncInterval; peers already in a session are
+	// skipped, peers in back-off too unless all are). Negative disables it.
+	// Default 10 s.
 	SyncInterval time.Duration
 	// SyncTimeout bounds a reconciliation session and an outstanding
 	// request for missing changes, in Tick time: a session not finished
@@ -103,8 +105,9 @@ type Config struct {
 	// ServeRate. Defaults 16 MiB/s and 8 MiB (at least MaxBatchBytes).
 	ServeRate  int
 	ServeBurst int
-	// MaxOutstandingNeeds caps the change IDs the replica is waiting for
-	// from one peer outside a session. Default 4096.
+	// MaxOutstandingNeeds caps the change IDs the replica tracks as asked
+	// for from one peer outside a session, and the missing parents it
+	// tracks per session. Default 4096.
 	MaxOutstandingNeeds int
 }
 
