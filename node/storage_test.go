@@ -1,9 +1,13 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -93,4 +97,61 @@ func TestPebbleCrash(t *testing.T) {
 		c.Close()
 	}
 	s.Close()
+}
+
+// failingStorage fails every Append after the first `ok` ones.
+type failingStorage struct {
+	*MemStorage
+	ok int
+}
+
+func (f *failingStorage) Append(doc string, envs [][]byte, sync bool) error {
+	if f.ok <= 0 {
+		return errors.New("disk on fire")
+	}
+	f.ok--
+	return f.MemStorage.Append(doc, envs, sync)
+}
+
+// TestStorageErrorStopsWrites checks a storage failure is reported: the
+// write fails with ErrStorage, later writes too, the node is unhealthy
+// and an alert is raised.
+func TestStorageErrorStopsWrites(t *testing.T) {
+	c := DefaultTestConfig()
+	c.Storage = &failingStorage{MemStorage: NewMemStorage(), ok: 1}
+	c.APIAddr = "127.0.0.1:0"
+	n, err := New(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	d := mustDoc(t, n, "d")
+	ctx := context.Background()
+	if err := d.Insert(ctx, "t", "1", Cols{"v": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Insert(ctx, "t", "2", Cols{"v": 2}); !errors.Is(err, ErrStorage) {
+		t.Fatalf("write on a failing store: %v, want ErrStorage", err)
+	}
+	if err := d.Insert(ctx, "t", "3", Cols{"v": 3}); !errors.Is(err, ErrStorage) {
+		t.Fatalf("write after the failure: %v, want ErrStorage", err)
+	}
+	if n.Err() == nil {
+		t.Fatal("node reports healthy after a storage error")
+	}
+	resp, err := http.Get("http://" + n.APIAddr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("healthz %d, want 503", resp.StatusCode)
+	}
+	var saw bool
+	for _, a := range n.Alerts() {
+		saw = saw || (a.Kind == "storage" && strings.Contains(a.Detail, "disk on fire"))
+	}
+	if !saw {
+		t.Fatalf("no storage alert: %+v", n.Alerts())
+	}
 }
