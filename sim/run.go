@@ -48,12 +48,19 @@ type Report struct {
 	LastHop         int     `json:"last_delivery_hop"`
 	ViaSync         int64   `json:"deliveries_via_reconciliation"`
 
-	Lost, Dropped, Rejected, Ignored, Retransmits int64
-	Verifications                                 int64 `json:"verifications"`
-	Crashes, Restarts                             int64
-	HonestPenalties                               int64       `json:"honest_penalties"`
-	Inconsistency                                 []Sample    `json:"inconsistency"`
-	Violations                                    []Violation `json:"violations"`
+	Lost          int64 `json:"lost"`          // gossip messages lost on links
+	Dropped       int64 `json:"dropped"`       // messages cut by partitions, down links or down nodes
+	Rejected      int64 `json:"rejected"`      // gossip messages the validator rejected
+	Ignored       int64 `json:"ignored"`       // gossip messages the validator ignored
+	Retransmits   int64 `json:"retransmits"`   // stream retransmissions
+	Verifications int64 `json:"verifications"` // validator runs (once per distinct message)
+	Crashes       int64 `json:"crashes"`
+	Restarts      int64 `json:"restarts"`
+	// HonestPenalties counts penalty alerts an honest node raised against
+	// another honest node (ideally 0).
+	HonestPenalties int64       `json:"honest_penalties"`
+	Inconsistency   []Sample    `json:"inconsistency"`
+	Violations      []Violation `json:"violations"`
 
 	// Latencies are the sorted delivery latencies (not in JSON).
 	Latencies []time.Duration `json:"-"`
