@@ -60,6 +60,7 @@ type Node struct {
 	api   *http.Server
 	apiLn net.Listener
 
+	openMu    sync.Mutex // serialises document opens with each other and Close
 	mu        sync.Mutex
 	docs      map[string]*Doc
 	alerts    []Alert
@@ -229,19 +230,29 @@ func (n *Node) Doc(ctx context.Context, id string) (*Doc, error) {
 	if id == "" || len(id) > crdt.MaxDocIDLen {
 		return nil, fmt.Errorf("node: bad document ID %q", id)
 	}
+	if d := n.lookupDoc(id); d != nil {
+		return d, nil
+	}
+	// Opening replays the log, which can take a while: it holds openMu
+	// (one open at a time, and Close waits for it), not mu.
+	n.openMu.Lock()
+	defer n.openMu.Unlock()
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed {
+	closed, d := n.closed, n.docs[id]
+	n.mu.Unlock()
+	if closed {
 		return nil, ErrNodeClosed
 	}
-	if d, ok := n.docs[id]; ok {
+	if d != nil {
 		return d, nil
 	}
 	d, err := n.openDoc(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	n.mu.Lock()
 	n.docs[id] = d
+	n.mu.Unlock()
 	return d, nil
 }
 
@@ -410,9 +421,11 @@ func (n *Node) Err() error {
 // and the store, in that order. It is safe to call more than once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.openMu.Lock() // wait for an open in progress
 		n.mu.Lock()
 		n.closed = true
 		n.mu.Unlock()
+		n.openMu.Unlock()
 		var errs []error
 		if n.api != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

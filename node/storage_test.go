@@ -155,3 +155,36 @@ func TestStorageErrorStopsWrites(t *testing.T) {
 		t.Fatalf("no storage alert: %+v", n.Alerts())
 	}
 }
+
+// TestCorruptLogReported restarts from a log with a garbage entry: the
+// node starts with the valid entries and raises a storage alert.
+func TestCorruptLogReported(t *testing.T) {
+	store := NewMemStorage()
+	key, _ := GenerateKey()
+	c := DefaultTestConfig()
+	c.Storage, c.Key, c.Docs = store, key, []string{"d"}
+	n, err := New(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeN(t, mustDoc(t, n, "d"), "r", 3)
+	n.Close()
+	re := store.Reopen()
+	re.Append("d", [][]byte{[]byte("garbage")}, true)
+	c.Storage = re
+	n, err = New(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if got := mustDoc(t, n, "d").Len(); got != 3 {
+		t.Fatalf("%d changes restored, want 3", got)
+	}
+	var saw bool
+	for _, a := range n.Alerts() {
+		saw = saw || (a.Kind == "storage" && a.Reason == "restore")
+	}
+	if !saw {
+		t.Fatalf("no restore alert: %+v", n.Alerts())
+	}
+}
