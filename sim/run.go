@@ -198,6 +198,10 @@ func (s *Sim) Finish(replay bool) Report {
 		m.convergedAt = s.now
 	}
 	s.inv.checkFinal(converged, replay)
+	// Close the inconsistency series at the end of the run.
+	if pairs, distinct, up := s.inconsistency(); len(m.samples) == 0 || m.samples[len(m.samples)-1].T != time.Duration(s.now) {
+		m.samples = append(m.samples, Sample{T: time.Duration(s.now), Pairs: pairs, Distinct: distinct, Up: up})
+	}
 	r := Report{
 		Seed:      s.cfg.Seed,
 		Topology:  s.cfg.Topology,
