@@ -609,9 +609,11 @@ func (d *Doc) Diff(from, to crdt.Version) ([]crdt.CellDiff, error) {
 }
 
 // Subscribe calls fn with every change applied to the document (local
-// and remote), in apply order, until cancel is called. fn is called from
-// the document's loop goroutine, one call at a time: it must not block
-// and must not write to the document.
+// and remote), in apply order, once the change is stored, until cancel is
+// called. fn is called from the document's persister goroutine, one call
+// at a time: it should return quickly (it delays the document's writes),
+// may read the document, and must not write to it (the write would wait
+// for fn to return).
 func (d *Doc) Subscribe(fn func(crdt.ChangeEvent)) (cancel func()) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
