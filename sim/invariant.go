@@ -249,15 +249,24 @@ func (inv *invariants) checkFinal(converged bool, replay bool) {
 			inv.violate(InvNoLoss, fmt.Sprintf("node %d lacks %d honest changes (first %s)", p.i, n, first.Short()))
 		}
 	}
-	// Evidence: an equivocation known to one honest node is known to all.
+	// Evidence: an equivocation known to one honest node is known to all
+	// honest nodes of its component.
 	authors := make([]crdt.Author, 0, len(inv.proofs))
 	for a := range inv.proofs {
 		authors = append(authors, a)
 	}
 	sort.Slice(authors, func(i, j int) bool { return authors[i].Compare(authors[j]) < 0 })
 	for _, a := range authors {
+		// Per honest component, as for lost writes: a component cut off by
+		// Byzantine nodes may never see both forks.
+		holds := make(map[int32]bool)
 		for _, p := range s.peers {
-			if p.up && p.byz == nil && !inv.proofs[a][p.i] {
+			if comp[p.i] >= 0 && inv.proofs[a][p.i] {
+				holds[comp[p.i]] = true
+			}
+		}
+		for _, p := range s.peers {
+			if c := comp[p.i]; c >= 0 && holds[c] && !inv.proofs[a][p.i] {
 				inv.violate(InvEvidence, fmt.Sprintf("node %d has no proof against equivocator %s", p.i, a.Short()))
 			}
 		}
