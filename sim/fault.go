@@ -204,10 +204,7 @@ func (s *Sim) healLinks() {
 // partition. down selects the pass: true takes cut edges down, false
 // brings every edge up.
 func (s *Sim) reconnect(down bool) {
-	g := s.scen.Graph
-	if g.Complete() && g.N() > 64 {
-		return
-	}
+	g := s.conns
 	for i := range s.peers {
 		for k, d := 0, g.Degree(i); k < d; k++ {
 			j := g.Neighbor(i, k)
@@ -237,7 +234,7 @@ func (s *Sim) Crash(i int) {
 	if !p.up {
 		return
 	}
-	g := s.scen.Graph
+	g := s.conns
 	s.inv.noteCrash(p)
 	p.up = false
 	p.node = nil
@@ -245,13 +242,11 @@ func (s *Sim) Crash(i int) {
 	p.dirty = true
 	s.noteFault()
 	s.met.crashes++
-	if !(g.Complete() && g.N() > 64) {
-		for k, d := 0, g.Degree(i); k < d; k++ {
-			q := s.peers[g.Neighbor(i, k)]
-			if q.up {
-				q.node.PeerDown(p.id)
-				s.flush(q)
-			}
+	for k, d := 0, g.Degree(i); k < d; k++ {
+		q := s.peers[g.Neighbor(i, k)]
+		if q.up {
+			q.node.PeerDown(p.id)
+			s.flush(q)
 		}
 	}
 }

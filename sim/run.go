@@ -163,7 +163,7 @@ func (s *Sim) honestComponents() []int32 {
 			comp[i] = -2
 		}
 	}
-	g := s.scen.Graph
+	g := s.conns
 	var next int32
 	queue := []int{}
 	for i := range s.peers {
