@@ -199,7 +199,7 @@ func TestPresenceEvents(t *testing.T) {
 // FuzzStep feeds arbitrary bytes to a replica that is mid-session with the
 // sender: it must never panic, and its per-peer state stays bounded.
 func FuzzStep(f *testing.F) {
-	f.Add([]byte{replica.WireVersion, byte(replica.MsgHello), 1, 0, 0, 0})
+	f.Add([]byte{replica.WireVersion, byte(replica.MsgHello), 1, 0, 0, 0, 0})
 	f.Add(replica.MustEncode(&replica.Message{Type: replica.MsgNeeds, Session: 3, IDs: []crdt.ID{{1}}}))
 	f.Add(replica.MustEncode(&replica.Message{Type: replica.MsgChanges, Session: 5, Last: true, Items: [][]byte{{1, 2}}}))
 	f.Add(replica.MustEncode(&replica.Message{Type: replica.MsgAck, Session: 5}))

@@ -21,6 +21,8 @@ type peer struct {
 	// upgrade lastSync to both sides' hello heads.
 	fin *finished
 
+	count uint64 // changes the peer said it holds in its last hello
+
 	failures     int
 	backoffUntil time.Time
 	hellos       float64   // hello budget: sessions the peer may open now (at most helloBurst)
@@ -101,7 +103,6 @@ type session struct {
 
 	recv     uint64 // next incoming batch number
 	recvDone bool
-	gotNew   bool // the incoming stream brought changes we lacked
 
 	missing   map[crdt.ID]struct{} // parents the gate reported missing in this session
 	needsOut  bool                 // a needs request is waiting for its answer
@@ -182,10 +183,11 @@ func (r *Replica) startSync(p *peer) {
 	s.mine = r.wireHeads()
 	p.out = s
 	r.stats.SessionsOpened++
-	r.send(p.id, &Message{Type: MsgHello, Session: s.id, IDs: s.mine, Bloom: r.bloomFor(p)})
+	r.send(p.id, &Message{Type: MsgHello, Session: s.id, Count: uint64(r.doc.Graph().Len()), IDs: s.mine, Bloom: r.bloomFor(p)})
 }
 
 func (r *Replica) stepHello(p *peer, m *Message) {
+	p.count = m.Count
 	if m.Reply {
 		s := p.out
 		if s == nil || s.id != m.Session || s.gotHello {
@@ -232,11 +234,14 @@ func (r *Replica) stepHello(p *peer, m *Message) {
 	p.hellos--
 	p.helloFlood = 0
 	p.wantSync = false // the peer's session reconciles both ways
-	if r.busyExcept(p) {
-		// Another session is still bringing changes in: answer once it is
-		// done (at most SyncTimeout/2 from now), so the Bloom filter we
-		// send covers what it brought and the peer does not stream the
-		// same history again (a newcomer meeting several peers at once).
+	if r.bigger(p) && r.busyExcept(p) {
+		// The peer holds far more than we do and another session is
+		// already bringing changes in: answer once it is done (at most
+		// SyncTimeout/2 from now), so the Bloom filter we send covers
+		// what it brought and this peer does not stream the same history
+		// again (a newcomer meeting several peers at once). Hellos from
+		// peers of about our size are answered at once: their heads and
+		// filter would go stale while waiting.
 		p.deferred, p.deferredUntil = m, r.now.Add(r.cfg.SyncTimeout/2)
 		r.deferredAny = true
 		return
@@ -252,7 +257,7 @@ func (r *Replica) answerHello(p *peer, m *Message) {
 	s.heads = m.IDs
 	s.mine = r.wireHeads()
 	p.in = s
-	r.send(p.id, &Message{Type: MsgHello, Session: s.id, Reply: true, IDs: s.mine, Bloom: r.bloomFor(p)})
+	r.send(p.id, &Message{Type: MsgHello, Session: s.id, Reply: true, Count: uint64(r.doc.Graph().Len()), IDs: s.mine, Bloom: r.bloomFor(p)})
 	s.queue = r.candidates(p, m.IDs, m.Bloom)
 	r.pump(p, s)
 }
@@ -348,11 +353,7 @@ func (r *Replica) stepChanges(p *peer, m *Message) {
 				}
 			}
 		}
-		before := r.stats.Accepted
 		missing, ok := r.receive(p, it)
-		if s != nil && r.stats.Accepted > before {
-			s.gotNew = true
-		}
 		if !ok {
 			// Garbage from a peer that vouched for it: drop the session.
 			if s != nil {
@@ -676,19 +677,24 @@ func (r *Replica) stepDone(p *peer, m *Message) {
 	}
 }
 
-// busyExcept reports whether a session with a peer other than p is still
-// bringing changes in: its incoming stream has not ended, and either we
-// opened it, or it has delivered new changes, or the peer advertised heads
-// we lack. Peers whose last session failed do not count, so a peer that
-// opens sessions and never streams cannot keep everyone else waiting.
+// bigger reports whether p said it holds at least a batch more changes
+// than we do: a session with it will bring a lot in.
+func (r *Replica) bigger(p *peer) bool {
+	return p.count >= uint64(r.doc.Graph().Len()+r.cfg.MaxBatchChanges)
+}
+
+// busyExcept reports whether a session with a peer other than p may still
+// bring a lot in: its incoming stream has not ended, and either we opened
+// it and await the answer, or the peer is bigger than us. Peers whose last
+// session failed do not count, so a peer that opens sessions and never
+// streams cannot keep everyone else waiting.
 func (r *Replica) busyExcept(p *peer) bool {
-	g := r.doc.Graph()
 	for _, q := range r.peers {
 		if q == p || q.failures > 0 {
 			continue
 		}
 		for _, s := range []*session{q.out, q.in} {
-			if s != nil && !s.recvDone && (s.initiator || s.gotNew || !allIn(g, s.heads)) {
+			if s != nil && !s.recvDone && ((s.initiator && !s.gotHello) || r.bigger(q)) {
 				return true
 			}
 		}
@@ -696,10 +702,11 @@ func (r *Replica) busyExcept(p *peer) bool {
 	return false
 }
 
-// requestSync opens a session with p now, or as soon as no other session
-// is bringing changes in (at most SyncTimeout/2 later).
+// requestSync opens a session with p now, or, if p may hold far more than
+// we do and another session may bring a lot in, as soon as that one is
+// done (at most SyncTimeout/2 later).
 func (r *Replica) requestSync(p *peer) {
-	if !r.busyExcept(p) {
+	if (p.count != 0 && !r.bigger(p)) || !r.busyExcept(p) {
 		r.startSync(p)
 		return
 	}
@@ -727,7 +734,7 @@ func (r *Replica) runDeferred() {
 			switch {
 			case !p.up || p.out != nil:
 				p.wantSync = false
-			case r.busyExcept(p) && r.now.Before(p.wantUntil):
+			case (p.count == 0 || r.bigger(p)) && r.busyExcept(p) && r.now.Before(p.wantUntil):
 				r.deferredAny = true
 			default:
 				p.wantSync = false

@@ -39,8 +39,9 @@ const (
 	// TopicEphemeral.
 	MsgEphemeral MsgType = 3
 	// MsgHello opens (Reply false) or answers (Reply true) a reconciliation
-	// session: IDs are the sender's heads, Bloom holds the changes the
-	// sender added since its last successful sync with the receiver.
+	// session: IDs are the sender's heads, Count how many changes it holds,
+	// Bloom the changes it added since its last successful sync with the
+	// receiver.
 	MsgHello MsgType = 4
 	// MsgNeeds asks for the changes with the given IDs. Session 0 is a
 	// request outside any session (a missing parent of a gossiped change).
@@ -93,6 +94,7 @@ type Message struct {
 	Reply   bool      // Hello: the responder's answer; Changes: an answer to a Needs, outside the stream
 	Last    bool      // Changes: last batch of the stream
 	Seq     uint64    // Changes, Ack: batch number in the stream, from 0
+	Count   uint64    // Hello: how many changes the sender holds (a size hint)
 	IDs     []crdt.ID // Hello: heads; Needs: wanted IDs. Sorted, no duplicates.
 	Bloom   *Bloom    // Hello: optional
 	Items   [][]byte  // Change/Evidence/Ephemeral: exactly one; Changes, Presence: any number
@@ -111,7 +113,7 @@ const (
 //
 //	version(1)=1 | type(1) | body
 //	change/evidence/ephemeral: bytes item
-//	hello:    uvarint session | flags(1) | ids | bloom   (flags: bit 0 reply)
+//	hello:    uvarint session | flags(1) | uvarint count | ids | bloom   (flags: bit 0 reply)
 //	needs:    uvarint session | ids
 //	changes:  uvarint session | uvarint seq | flags(1) | uvarint n | bytes item * n
 //	          (flags: bit 0 last, bit 1 answers a needs)
@@ -168,6 +170,7 @@ func (m *Message) appendTo(dst []byte) ([]byte, error) {
 			f |= flagReply
 		}
 		dst = append(dst, f)
+		dst = binary.AppendUvarint(dst, m.Count)
 		if dst, err = appendIDs(dst, m.IDs); err != nil {
 			return nil, err
 		}
@@ -285,6 +288,7 @@ func DecodeMessage(b []byte) (*Message, error) {
 			d.failf("unknown hello flags %#x", f)
 		}
 		m.Reply = f&flagReply != 0
+		m.Count = d.uvarint()
 		m.IDs = d.ids()
 		m.Bloom = d.bloom()
 	case MsgNeeds:

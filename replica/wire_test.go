@@ -23,7 +23,7 @@ func sampleMessages() []*Message {
 		{Type: MsgChange, Items: [][]byte{[]byte("env")}},
 		{Type: MsgEvidence, Items: [][]byte{{}}},
 		{Type: MsgEphemeral, Items: [][]byte{[]byte("batch")}},
-		{Type: MsgHello, Session: 7, IDs: []crdt.ID{testID(1), testID(2)}, Bloom: bl},
+		{Type: MsgHello, Session: 7, Count: 300, IDs: []crdt.ID{testID(1), testID(2)}, Bloom: bl},
 		{Type: MsgHello, Session: 1 << 40, Reply: true},
 		{Type: MsgNeeds, Session: 0, IDs: []crdt.ID{testID(3)}},
 		{Type: MsgChanges, Session: 9, Seq: 3, Last: true, Items: [][]byte{[]byte("a"), []byte("bb")}},
@@ -64,10 +64,10 @@ func TestWireStrict(t *testing.T) {
 		"truncated":   good[:len(good)-1],
 		"nonminimal":  {WireVersion, byte(MsgAck), 0x81, 0x00, 0},
 		"unsorted":    MustEncodeRaw(t, MsgNeeds, testID(2), testID(1)),
-		"flags":       {WireVersion, byte(MsgHello), 1, 0x80, 0, 0},
+		"flags":       {WireVersion, byte(MsgHello), 1, 0x80, 0, 0, 0},
 		"hugecount":   {WireVersion, byte(MsgPresence), 0xff, 0xff, 0x03},
-		"emptybloom":  {WireVersion, byte(MsgHello), 1, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-		"bloomk":      {WireVersion, byte(MsgHello), 1, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0},
+		"emptybloom":  {WireVersion, byte(MsgHello), 1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+		"bloomk":      {WireVersion, byte(MsgHello), 1, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0},
 		"changeitems": {WireVersion, byte(MsgChange)},
 	}
 	for name, b := range cases {
@@ -132,7 +132,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	for _, m := range sampleMessages() {
 		f.Add(MustEncode(m))
 	}
-	f.Add([]byte{WireVersion, byte(MsgHello), 0, 0, 0})
+	f.Add([]byte{WireVersion, byte(MsgHello), 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMessage(b)
 		if err != nil {
