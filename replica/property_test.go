@@ -250,3 +250,37 @@ func containsAll(have, want []crdt.Author) bool {
 	}
 	return true
 }
+
+// TestSyncEfficiency: with gossip delivering everything, periodic
+// reconciliation must cost little: the changes streamed in sessions stay a
+// small fraction of what gossip delivered (they are only the changes still
+// in flight when a session starts).
+func TestSyncEfficiency(t *testing.T) {
+	const nodes, writes = 20, 400
+	n, err := replicatest.New(replicatest.Options{Seed: 3, Nodes: nodes,
+		Config: func(_ int, c *replica.Config) { c.SyncInterval = time.Second }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for w := 0; w < writes; w++ {
+		if err := n.Write(w%nodes, crdt.Insert("t", "r"+strconv.Itoa(w%31), map[string]crdt.Value{"v": crdt.Int(int64(w))})); err != nil {
+			t.Fatal(err)
+		}
+		if w%4 == 0 {
+			n.RunFor(100 * time.Millisecond)
+		}
+	}
+	if _, ok := n.RunUntilConverged(30 * time.Second); !ok {
+		t.Fatal("not converged")
+	}
+	var streamed, done uint64
+	for _, nd := range n.Honest() {
+		streamed += nd.R.Stats().StreamSent
+		done += nd.R.Stats().SessionsDone
+	}
+	gossiped := uint64(writes * (nodes - 1))
+	t.Logf("%d sessions done; %d changes streamed vs %d delivered by gossip (%.1f%%)", done, streamed, gossiped, 100*float64(streamed)/float64(gossiped))
+	if streamed*5 > gossiped {
+		t.Fatalf("sessions streamed %d changes, over 20%% of the %d gossip deliveries", streamed, gossiped)
+	}
+}
