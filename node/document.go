@@ -21,11 +21,12 @@ type Doc struct {
 	inbox  chan inMsg
 	writes chan *writeReq
 	readyQ chan *readyBatch // loop -> persister
-	acted  chan struct{}    // persister -> loop: one batch done
+	acted  chan bool        // persister -> loop: one batch done (true: it counted in inflight)
 
 	mu     sync.Mutex // guards e (the loop mutates it; readers read it)
 	e      engine
 	err    error // first storage error: the document refuses writes
+	subMu  sync.Mutex // guards subs, psubs, nextID (not mu: the persister must not wait for the loop)
 	subs   map[int]func(crdt.ChangeEvent)
 	psubs  map[int]func(PresenceEvent)
 	nextID int
@@ -76,7 +77,7 @@ func (n *Node) openDoc(ctx context.Context, id string) (*Doc, error) {
 		inbox:  make(chan inMsg, 1024),
 		writes: make(chan *writeReq, 1024),
 		readyQ: make(chan *readyBatch, 64),
-		acted:  make(chan struct{}, 64),
+		acted:  make(chan bool, 64),
 		subs:   map[int]func(crdt.ChangeEvent){},
 		psubs:  map[int]func(PresenceEvent){},
 	}
@@ -158,26 +159,24 @@ func (d *Doc) run(ctx context.Context) {
 			d.failWrites(pending, ErrNodeClosed)
 			d.drainWrites(ErrNodeClosed)
 			return
-		case <-d.acted:
-			inflight--
+		case local := <-d.acted:
+			inflight -= d.advance(local)
 			continue
 		case now := <-tick.C:
 			d.mu.Lock()
 			d.e.Tick(now)
 			d.mu.Unlock()
 		case m := <-d.inbox:
-			d.mu.Lock()
-			d.stepLocked(m)
+			d.step(m)
 			for i := 0; i < 256; i++ { // batch what is already queued
 				select {
 				case m := <-d.inbox:
-					d.stepLocked(m)
+					d.step(m)
 					continue
 				default:
 				}
 				break
 			}
-			d.mu.Unlock()
 		case w := <-writes:
 			d.mu.Lock()
 			pending = d.proposeLocked(w, pending)
@@ -211,8 +210,8 @@ func (d *Doc) run(ctx context.Context) {
 				select {
 				case d.readyQ <- &readyBatch{rd: rd, acks: pending, local: local}:
 					sent = true
-				case <-d.acted: // never block the persister on its report
-					inflight--
+				case local := <-d.acted: // never block the persister on its report
+					inflight -= d.advance(local)
 				case <-ctx.Done():
 					d.failWrites(pending, ErrNodeClosed)
 					d.drainWrites(ErrNodeClosed)
@@ -238,8 +237,21 @@ type readyBatch struct {
 }
 
 // gateOnAll makes local writes wait for every batch in the persister, not
-// only those with local changes (an experiment knob for benchmarks).
-var gateOnAll = true
+// only those with local changes (an experiment knob for benchmarks; off
+// measured lower latency).
+var gateOnAll = false
+
+// advance tells the engine the persister has acted on one more Ready and
+// returns 1 if that batch counted in the loop's inflight.
+func (d *Doc) advance(local bool) int {
+	d.mu.Lock()
+	d.e.Advance()
+	d.mu.Unlock()
+	if local {
+		return 1
+	}
+	return 0
+}
 
 // persist is the document's second stage: for each Ready, in order, it
 // makes Persist durable, then publishes and sends, then delivers events,
@@ -267,11 +279,8 @@ func (d *Doc) persist(ctx context.Context) {
 			}
 		}
 		for _, b := range batch {
-			if !b.local {
-				continue
-			}
 			select {
-			case d.acted <- struct{}{}:
+			case d.acted <- b.local:
 			case <-ctx.Done():
 			}
 		}
@@ -317,9 +326,6 @@ func (d *Doc) act(ctx context.Context, batch []*readyBatch) error {
 		for _, w := range b.acks {
 			w.done <- nil
 		}
-		d.mu.Lock()
-		d.e.Advance()
-		d.mu.Unlock()
 	}
 	return nil
 }
@@ -337,7 +343,7 @@ func (d *Doc) deliverReady(ctx context.Context, rd ready) {
 	for _, s := range rd.Send {
 		d.n.sync.send(s.To, d.id, s.Data)
 	}
-	d.mu.Lock()
+	d.subMu.Lock()
 	subs := make([]func(crdt.ChangeEvent), 0, len(d.subs))
 	for _, fn := range d.subs {
 		subs = append(subs, fn)
@@ -346,7 +352,7 @@ func (d *Doc) deliverReady(ctx context.Context, rd ready) {
 	for _, fn := range d.psubs {
 		psubs = append(psubs, fn)
 	}
-	d.mu.Unlock()
+	d.subMu.Unlock()
 	for _, ev := range rd.Applied {
 		for _, fn := range subs {
 			fn(ev)
@@ -366,6 +372,14 @@ func (d *Doc) deliverReady(ctx context.Context, rd ready) {
 	}
 	d.n.met.applied.Add(float64(len(rd.Applied)))
 	d.progress(len(rd.Applied))
+}
+
+// step hands one input to the engine. It locks per message so readers
+// and the persister never wait for a whole batch of signature checks.
+func (d *Doc) step(m inMsg) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stepLocked(m)
 }
 
 func (d *Doc) stepLocked(m inMsg) {
@@ -615,14 +629,14 @@ func (d *Doc) Diff(from, to crdt.Version) ([]crdt.CellDiff, error) {
 // may read the document, and must not write to it (the write would wait
 // for fn to return).
 func (d *Doc) Subscribe(fn func(crdt.ChangeEvent)) (cancel func()) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.subMu.Lock()
+	defer d.subMu.Unlock()
 	id := d.nextID
 	d.nextID++
 	d.subs[id] = fn
 	return func() {
-		d.mu.Lock()
-		defer d.mu.Unlock()
+		d.subMu.Lock()
+		defer d.subMu.Unlock()
 		delete(d.subs, id)
 	}
 }
@@ -651,14 +665,14 @@ func (p *Presence) List() []PresenceEntry {
 // same rules as Doc.Subscribe apply to fn.
 func (p *Presence) Watch(fn func(PresenceEvent)) (cancel func()) {
 	d := p.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.subMu.Lock()
+	defer d.subMu.Unlock()
 	id := d.nextID
 	d.nextID++
 	d.psubs[id] = fn
 	return func() {
-		d.mu.Lock()
-		defer d.mu.Unlock()
+		d.subMu.Lock()
+		defer d.subMu.Unlock()
 		delete(d.psubs, id)
 	}
 }
