@@ -25,7 +25,7 @@ type Doc struct {
 
 	mu     sync.Mutex // guards e (the loop mutates it; readers read it)
 	e      engine
-	err    error // first storage error: the document refuses writes
+	err    error      // first storage error: the document refuses writes
 	subMu  sync.Mutex // guards subs, psubs, nextID (not mu: the persister must not wait for the loop)
 	subs   map[int]func(crdt.ChangeEvent)
 	psubs  map[int]func(PresenceEvent)
