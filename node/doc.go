@@ -60,7 +60,7 @@
 //	store.Append(doc, rd.Persist, sync)   // durable first
 //	publish(rd.Broadcast); send(rd.Send)  // then the network
 //	deliver(rd.Applied, rd.Presence, rd.Alerts)
-//	ack the local writes; r.Advance()
+//	ack the local writes                  // then the loop calls r.Advance()
 //
 // A Ready that only persists changes received from peers is written
 // without fsync (it survives a process crash; the next synced write, or
