@@ -161,9 +161,11 @@ func (s *Sim) others(nodes, other []int) []int {
 }
 
 // Partition splits the network into the given groups, both ways; nodes
-// in no group form one more group. Connections across groups go down.
+// in no group form one more group. It replaces any earlier partition (not
+// the one-way cuts). Connections across groups go down (PeerDown), and
+// connections an earlier partition cut that are now inside one group come
+// back up (PeerUp).
 func (s *Sim) Partition(groups ...[]int) {
-	s.healLinks()
 	s.groups = make([]int32, len(s.peers))
 	for g, ns := range groups {
 		for _, n := range ns {
@@ -171,7 +173,7 @@ func (s *Sim) Partition(groups ...[]int) {
 		}
 	}
 	s.noteFault()
-	s.reconnect(true)
+	s.syncConns()
 }
 
 // OneWay stops messages from nodes in from to nodes in to. Connections
@@ -188,22 +190,24 @@ func (s *Sim) OneWay(from, to []int) {
 	s.noteFault()
 }
 
-// Heal removes every partition and one-way cut and reconnects peers.
+// Heal removes every partition and one-way cut; the connections the
+// partition cut come back up.
 func (s *Sim) Heal() {
-	s.healLinks()
-	s.noteFault()
-	s.reconnect(false)
-}
-
-func (s *Sim) healLinks() {
 	s.groups = nil
 	s.oneway = nil
+	s.noteFault()
+	s.syncConns()
 }
 
-// reconnect walks every graph edge and brings it up or down to match the
-// partition. down selects the pass: true takes cut edges down, false
-// brings every edge up.
-func (s *Sim) reconnect(down bool) {
+// split reports whether the partition separates i and j.
+func (s *Sim) split(i, j int) bool { return s.groups != nil && s.groups[i] != s.groups[j] }
+
+// syncConns walks every connection and takes it down when the partition
+// now splits it, or back up when a partition had cut it and no longer does.
+func (s *Sim) syncConns() {
+	if s.cutConns == nil {
+		s.cutConns = make(map[uint64]bool)
+	}
 	g := s.conns
 	for i := range s.peers {
 		for k, d := 0, g.Degree(i); k < d; k++ {
@@ -211,11 +215,13 @@ func (s *Sim) reconnect(down bool) {
 			if j < i {
 				continue
 			}
-			if down {
-				if s.blocked(i, j) {
-					s.disconnect(i, j)
-				}
-			} else {
+			key := pairKey(i, j)
+			switch cut := s.split(i, j); {
+			case cut && !s.cutConns[key]:
+				s.cutConns[key] = true
+				s.disconnect(i, j)
+			case !cut && s.cutConns[key]:
+				delete(s.cutConns, key)
 				s.connect(i, j)
 			}
 		}

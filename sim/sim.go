@@ -27,8 +27,10 @@ type Sim struct {
 	scen   *topology.Scenario
 	router topology.Router
 	conns  *topology.Graph // who keeps a stream to whom (PeerUp/PeerDown)
-	index  map[string]int  // peer ID -> index
-	author map[crdt.Author]int
+	// cutConns are the connections a partition has taken down.
+	cutConns map[uint64]bool
+	index    map[string]int // peer ID -> index
+	author   map[crdt.Author]int
 
 	msgs   []*msgInfo         // interned gossip messages
 	msgIdx map[[32]byte]int32 // content hash -> index into msgs
@@ -217,7 +219,7 @@ func (s *Sim) connectAll(i int) {
 
 func (s *Sim) connect(i, j int) {
 	a, b := s.peers[i], s.peers[j]
-	if !a.up || !b.up || s.blocked(i, j) || s.blocked(j, i) {
+	if !a.up || !b.up || s.split(i, j) {
 		return
 	}
 	a.node.PeerUp(b.id)
