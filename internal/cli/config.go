@@ -123,12 +123,3 @@ func (c Config) resolve(home string) Config {
 	}
 	return c
 }
-
-// encode returns c as TOML.
-func (c Config) encode() ([]byte, error) {
-	var sb strings.Builder
-	if err := toml.NewEncoder(&sb).Encode(c); err != nil {
-		return nil, err
-	}
-	return []byte(sb.String()), nil
-}
