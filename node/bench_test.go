@@ -124,6 +124,64 @@ func BenchmarkNodeConverge8x12500(b *testing.B) {
 	}
 }
 
+// BenchmarkNodeConverge8x12500Tx100: the same 100,000 ops, each node
+// writing its 12,500 in transactions of 100 ops (125 changes per node, 4
+// concurrent writers): the bulk-load path.
+func BenchmarkNodeConverge8x12500Tx100(b *testing.B) {
+	const nodesN, perNode, perTx, writers = 8, 12500, 100, 4
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		nodes := benchNodes(b, nodesN)
+		waitMesh(b, nodes)
+		docs := make([]*Doc, nodesN)
+		counts := make([]*atomic.Int64, nodesN)
+		for j, n := range nodes {
+			docs[j] = mustDoc(b, n, "bench")
+			counts[j] = rowCounter(docs[j])
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		for j, d := range docs {
+			for w := 0; w < writers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := w * perTx; k < perNode; k += writers * perTx {
+						err := d.Change(context.Background(), func(tx *Tx) error {
+							for r := k; r < min(perNode, k+perTx); r++ {
+								tx.Insert("t", fmt.Sprintf("n%d-%d", j, r), Cols{"v": r})
+							}
+							return nil
+						})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		waitFor(b, 120*time.Second, "all nodes have all ops", func() bool {
+			for _, c := range counts {
+				if c.Load() < nodesN*perNode {
+					return false
+				}
+			}
+			return true
+		})
+		total := time.Since(t0)
+		b.StopTimer()
+		b.ReportMetric(total.Seconds(), "s-to-converge")
+		b.ReportMetric(float64(nodesN*perNode)/total.Seconds(), "ops/s")
+		b.ReportMetric(float64(docs[0].Len()), "changes")
+		for _, n := range nodes {
+			n.Close()
+		}
+	}
+}
+
 // BenchmarkNodeCatchUp100k: one node holds 100,000 ops (in 1,000-op
 // transactions: 100 changes); a fresh node connects and the time runs
 // until it has applied all 100,000 rows.
