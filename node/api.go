@@ -251,18 +251,20 @@ type DocInfo struct {
 	Changes   int      `json:"changes"`
 	Tables    []string `json:"tables"`
 	StateHash string   `json:"state_hash"`
+	CatchUp   CatchUp  `json:"catch_up"`
 }
 
 func (d *Doc) info() DocInfo {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	cd := d.e.Doc()
-	h := cd.StateHash()
 	t := cd.Tables()
 	if t == nil {
 		t = []string{}
 	}
-	return DocInfo{ID: d.id, Heads: versionJSON(cd.Heads()), Changes: cd.Graph().Len(), Tables: t, StateHash: fmt.Sprintf("%x", h)}
+	info := DocInfo{ID: d.id, Heads: versionJSON(cd.Heads()), Changes: cd.Graph().Len(), Tables: t, StateHash: fmt.Sprintf("%x", cd.StateHash())}
+	d.mu.Unlock()
+	info.CatchUp = d.CatchUp()
+	return info
 }
 
 func (n *Node) apiDocs(w http.ResponseWriter, r *http.Request) error {

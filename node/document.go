@@ -30,6 +30,7 @@ type Doc struct {
 	subs   map[int]func(crdt.ChangeEvent)
 	psubs  map[int]func(PresenceEvent)
 	nextID int
+	progMu sync.Mutex
 	prog   catchup
 }
 
@@ -438,20 +439,41 @@ func (d *Doc) progress(applied int) {
 		return
 	}
 	now := time.Now()
+	d.progMu.Lock()
 	p := &d.prog
 	if now.Sub(p.last) > time.Second {
 		*p = catchup{start: now, logged: now}
 	}
 	p.last = now
 	p.applied += applied
-	if p.applied >= 1000 && now.Sub(p.logged) >= time.Second {
+	report := p.applied >= 1000 && now.Sub(p.logged) >= time.Second
+	if report {
 		p.logged = now
-		d.mu.Lock()
-		total := d.e.Doc().Graph().Len()
-		d.mu.Unlock()
-		rate := float64(p.applied) / now.Sub(p.start).Seconds()
-		d.n.log.Info("catch-up progress", "doc", d.id, "applied", p.applied, "changes", total, "per_second", int(rate))
 	}
+	n, rate := p.applied, float64(p.applied)/max(now.Sub(p.start).Seconds(), 1e-3)
+	d.progMu.Unlock()
+	if report {
+		d.n.log.Info("catch-up progress", "doc", d.id, "applied", n, "changes", d.Len(), "per_second", int(rate))
+	}
+}
+
+// CatchUp describes the current burst of applied changes (a catch-up
+// when it is large), as the status shows it.
+type CatchUp struct {
+	Active    bool    `json:"active"`     // changes applied in the last second
+	Applied   int     `json:"applied"`    // changes applied in this burst
+	PerSecond float64 `json:"per_second"` // over the burst
+}
+
+// CatchUp returns the progress of the current burst of applied changes.
+func (d *Doc) CatchUp() CatchUp {
+	d.progMu.Lock()
+	defer d.progMu.Unlock()
+	p := d.prog
+	if p.applied == 0 || time.Since(p.last) > time.Second {
+		return CatchUp{}
+	}
+	return CatchUp{Active: true, Applied: p.applied, PerSecond: float64(p.applied) / max(p.last.Sub(p.start).Seconds(), 1e-3)}
 }
 
 // write submits a local write and waits until it is durable (or failed).

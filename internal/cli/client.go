@@ -126,6 +126,9 @@ func (e *env) statusCmd() *cobra.Command {
 				}
 				for _, d := range docs {
 					fmt.Fprintf(w, "doc      %s: %d changes, %d heads, state %s\n", d.ID, d.Changes, len(d.Heads), d.StateHash[:16])
+					if d.CatchUp.Active && d.CatchUp.Applied >= 1000 {
+						fmt.Fprintf(w, "         catching up: %d changes applied, %.0f/s\n", d.CatchUp.Applied, d.CatchUp.PerSecond)
+					}
 				}
 			})
 		},
