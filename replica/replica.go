@@ -55,7 +55,9 @@ type Replica struct {
 	rd          Ready
 	restoring   bool
 	deferredAny bool // some peer has deferred work (see runDeferred)
-	stats       Stats
+
+	presencePending bool // local presence writes not yet in a batch
+	stats           Stats
 }
 
 // Stats counts what a Replica did; for tests, benchmarks and metrics.
@@ -322,14 +324,23 @@ func (r *Replica) commit(ops []crdt.Op) error {
 }
 
 // SetPresence sets an ephemeral value owned by the local author. It is
-// signed and broadcast with the other presence writes of the tick.
+// signed and broadcast with the other presence writes of the tick (or of
+// the next Ready with FlushOnReady).
 func (r *Replica) SetPresence(ns, key string, v crdt.Value) error {
-	return r.eph.Set(ns, key, v, r.now)
+	if err := r.eph.Set(ns, key, v, r.now); err != nil {
+		return err
+	}
+	r.presencePending = true
+	return nil
 }
 
 // DeletePresence deletes an ephemeral value owned by the local author.
 func (r *Replica) DeletePresence(ns, key string) error {
-	return r.eph.Delete(ns, key, r.now)
+	if err := r.eph.Delete(ns, key, r.now); err != nil {
+		return err
+	}
+	r.presencePending = true
+	return nil
 }
 
 // Tick advances the replica's clock to now (it never goes back): it
@@ -350,6 +361,7 @@ func (r *Replica) Tick(now time.Time) {
 		r.pruneWaiting()
 	}
 	batches, _ := r.eph.Tick(r.now)
+	r.presencePending = false
 	r.bcastBatches(batches)
 	r.tickSync()
 	r.runDeferred()
@@ -367,7 +379,7 @@ func (r *Replica) bcastBatches(bs []*ephemeral.Batch) {
 
 // HasReady reports whether Ready would return any work.
 func (r *Replica) HasReady() bool {
-	if r.cfg.Flush == FlushOnReady && len(r.pending) > 0 {
+	if r.cfg.Flush == FlushOnReady && (len(r.pending) > 0 || r.presencePending) {
 		return true
 	}
 	return !r.rd.IsEmpty()
@@ -383,6 +395,7 @@ func (r *Replica) Ready() Ready {
 			r.flush()
 		}
 		r.bcastBatches(r.eph.Flush(r.now))
+		r.presencePending = false
 	}
 	rd := r.rd
 	r.rd = Ready{}

@@ -227,3 +227,21 @@ func TestProposeNotWriter(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNotWriter", err)
 	}
 }
+
+func TestPresenceFlushOnReady(t *testing.T) {
+	r := newTestReplica(t, 0, func(c *replica.Config) { c.Flush = replica.FlushOnReady })
+	if err := r.SetPresence("cursor", "x", crdt.Int(1)); err != nil {
+		t.Fatal(err)
+	}
+	if !r.HasReady() {
+		t.Fatal("FlushOnReady: a presence write does not make a Ready")
+	}
+	rd := r.Ready()
+	if len(rd.Broadcast) != 1 || rd.Broadcast[0].Topic != replica.TopicEphemeral {
+		t.Fatalf("broadcast = %v", rd.Broadcast)
+	}
+	r.Advance()
+	if r.HasReady() {
+		t.Fatal("Ready left work behind")
+	}
+}
