@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -290,4 +291,31 @@ func BenchmarkGroupCommit(b *testing.B) {
 	r.Ready()
 	r.Advance()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// BenchmarkRestore100k: replaying a 100,000-change durable log (shuffled)
+// into a new replica, verifying every signature (default) or trusting the
+// log (Config.TrustLog).
+func BenchmarkRestore100k(b *testing.B) {
+	hist := slices.Clone(history100k())
+	rand.New(rand.NewPCG(7, 7)).Shuffle(len(hist), func(i, j int) { hist[i], hist[j] = hist[j], hist[i] })
+	for _, trust := range []bool{false, true} {
+		b.Run(fmt.Sprintf("trust=%v", trust), func(b *testing.B) {
+			for range b.N {
+				c := replica.DefaultConfig()
+				c.Doc, c.Key, c.TrustLog = "bench", replicatest.KeyFor(11), trust
+				r, err := replica.New(c)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := r.Restore(hist); err != nil {
+					b.Fatal(err)
+				}
+				if r.Doc().Graph().Len() != len(hist) {
+					b.Fatal("incomplete restore")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/restore")
+		})
+	}
 }

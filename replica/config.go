@@ -46,6 +46,14 @@ type Config struct {
 	// this Config. Default: ephemeral.DefaultConfig().
 	Ephemeral ephemeral.Config
 
+	// TrustLog makes Restore skip the Ed25519 check of the durable log's
+	// entries (it still checks every ID against its bytes, so corruption
+	// is caught): restarts are several times faster, at the price of
+	// trusting the local disk, and equivocations already in the log yield
+	// no proof after the restart (they were raised before it). Restore
+	// trusts the log only into an empty replica. Default false.
+	TrustLog bool
+
 	// Flush says when proposed ops become a signed change (group commit).
 	// Default FlushOnTick.
 	Flush FlushPolicy
