@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/crdt"
 	"github.com/convergenode/convergenode/node"
 	"github.com/convergenode/convergenode/replica"
@@ -51,6 +52,12 @@ const (
 	// heads that do not exist, then a batch of forged changes; needs are
 	// answered with garbage.
 	ModeLiar
+	// ModePoison races every honest change it receives: it does not relay
+	// it but publishes a tampered copy under the same change ID, so that
+	// peers it reaches first mark the ID as seen and drop the genuine
+	// change as a duplicate. (Its own gossipsub uses a hash of the data as
+	// message ID, or it would drop its copy itself.)
+	ModePoison
 )
 
 // Attacker is a hostile peer: a libp2p host on the cluster's mocknet with
@@ -80,6 +87,8 @@ type Attacker struct {
 
 	// Received counts the gossip and sync messages that reached it.
 	Received atomic.Int64
+	// Poisoned counts tampered copies published by a ModePoison attacker.
+	Poisoned atomic.Int64
 	// SyncIn counts sync messages received.
 	SyncIn atomic.Int64
 	sent   atomic.Int64
@@ -118,10 +127,14 @@ func (c *Cluster) newAttacker(m *Member, mode Mode) (*Attacker, error) {
 	a := &Attacker{c: c, m: m, mode: mode, h: h, topics: map[string]*pubsub.Topic{},
 		out: map[peer.ID]*syncOut{}, chains: map[uint64]*chain{}, captured: map[string][][]byte{}}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	idFn := messageID
+	if mode == ModePoison {
+		idFn = func(m *pb.Message) string { h := blake3.Sum256(m.Data); return string(h[:]) }
+	}
 	a.ps, err = pubsub.NewGossipSub(a.ctx, h,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(messageID),
+		pubsub.WithMessageIdFn(idFn),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithMaxMessageSize(32<<20),
 		pubsub.WithValidateQueueSize(4096),
@@ -174,6 +187,13 @@ func (a *Attacker) join(doc string, t Topic) (*pubsub.Topic, error) {
 		}
 		if censor {
 			return pubsub.ValidationIgnore // received, never forwarded
+		}
+		if a.mode == ModePoison && doc == a.c.cfg.Doc && t == TopicChanges {
+			if poisoned := a.poison(m.Data); poisoned != nil {
+				go a.Publish(a.ctx, TopicChanges, poisoned)
+				a.Poisoned.Add(1)
+				return pubsub.ValidationIgnore
+			}
 		}
 		return pubsub.ValidationAccept
 	}
@@ -336,6 +356,23 @@ func (a *Attacker) handleSync(st network.Stream) {
 		}
 		a.lie(from, msg)
 	}
+}
+
+// poison returns a tampered copy of a change message under the same
+// change ID, or nil if msg is not a change.
+func (a *Attacker) poison(msg []byte) []byte {
+	m, err := replica.DecodeMessage(msg)
+	if err != nil || m.Type != replica.MsgChange {
+		return nil
+	}
+	env, err := bft.DecodeEnvelope(m.Items[0])
+	if err != nil {
+		return nil
+	}
+	raw := append([]byte(nil), env.Raw...)
+	raw[len(raw)-1] ^= 0x01
+	t := &bft.Envelope{ID: env.ID, Sig: env.Sig, Raw: raw}
+	return changeMsg(t.Encode())
 }
 
 // lie answers one reconciliation message with lies.

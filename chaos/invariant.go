@@ -260,8 +260,9 @@ func (c *Cluster) CheckAcked(l *Ledger) error {
 	return errors.Join(errs...)
 }
 
-// CheckProofs fails if a running honest node has no equivocation alert for
-// one of the equivocators.
+// CheckProofs fails if a running honest node has raised no equivocation
+// alert for one of the equivocators (the cluster records them as they
+// come, since a node keeps only its last 1,000 alerts).
 func (c *Cluster) CheckProofs(equivocators []crdt.Author) error {
 	var errs []error
 	for _, m := range c.Running() {
@@ -269,12 +270,10 @@ func (c *Cluster) CheckProofs(equivocators []crdt.Author) error {
 		if n == nil {
 			continue
 		}
-		seen := map[string]bool{}
-		for _, a := range n.Alerts() {
-			if a.Kind == "equivocation" {
-				seen[a.Author] = true
-			}
-		}
+		c.noteAlerts(m.Index, n.Alerts())
+		c.mu.Lock()
+		seen := c.proofs[m.Index]
+		c.mu.Unlock()
 		for _, e := range equivocators {
 			if !seen[e.String()] {
 				errs = append(errs, fmt.Errorf("proofs everywhere: node %d has no proof against %s", m.Index, e.Short()))
@@ -284,11 +283,15 @@ func (c *Cluster) CheckProofs(equivocators []crdt.Author) error {
 	return errors.Join(errs...)
 }
 
-// Scores returns, for each running honest node, its last gossipsub score
-// of p (node.Node.Score: refreshed every second by pubsub's inspector).
+// Scores returns, for each running honest node linked to p (gossipsub
+// scores only its direct peers), its last gossipsub score of p
+// (node.Node.Score: refreshed every second by pubsub's inspector).
 func (c *Cluster) Scores(p peer.ID) map[int]float64 {
 	out := map[int]float64{}
 	for _, m := range c.Running() {
+		if len(c.mn.LinksBetweenPeers(m.ID, p)) == 0 {
+			continue
+		}
 		if n := m.Node(); n != nil {
 			out[m.Index], _ = n.Score(p)
 		}

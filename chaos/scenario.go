@@ -108,13 +108,15 @@ type AttackerReport struct {
 	Sent    int    `json:"sent"`
 	Invalid int    `json:"invalid"` // changes it made that no honest node may apply
 	// MaxScore and MinScore are the highest and lowest gossipsub score
-	// the honest nodes give it at the end.
+	// its honest neighbours give it at the end.
 	MaxScore float64 `json:"max_score"`
 	MinScore float64 `json:"min_score"`
-	// Graylisted is how many honest nodes score it below the graylist
-	// threshold; MustGraylist says whether its attack is a stateless
-	// failure (or an equivocation), which every honest node must punish.
+	// Graylisted is how many honest neighbours score it below the
+	// graylist threshold; MustGraylist says whether its attack is a
+	// stateless failure (or an equivocation), which every honest
+	// neighbour must punish.
 	Graylisted   int  `json:"graylisted"`
+	Neighbours   int  `json:"neighbours"` // honest nodes linked to it at the end
 	MustGraylist bool `json:"must_graylist"`
 }
 
@@ -145,8 +147,11 @@ type Report struct {
 	P50Ms       float64          `json:"p50_ms"`
 	P99Ms       float64          `json:"p99_ms"`
 	HeapPeakMiB float64          `json:"heap_peak_mib"` // whole process
-	Checks      []Check          `json:"checks"`
-	OK          bool             `json:"ok"`
+	// AlertRingFull lists the honest nodes whose alert list hit its
+	// 1,000-entry limit (older alerts, proofs included, were dropped).
+	AlertRingFull []int   `json:"alert_ring_full,omitempty"`
+	Checks        []Check `json:"checks"`
+	OK            bool    `json:"ok"`
 }
 
 // mustGraylist reports whether every honest node must score an attacker
@@ -369,9 +374,24 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			sleepCtx(ctx, 50*time.Millisecond)
 		}
 	}
-	// One more round from every attacker, so restarted nodes meet them too.
+	// One more round from every attacker, so restarted nodes meet them
+	// too; the attackers whose behaviour must be graylisted keep going
+	// (every 500 ms) until the scores are read: a gossipsub score decays
+	// back above the threshold once a peer stops misbehaving.
+	sctx, stopAttacks := context.WithCancel(ctx)
+	defer stopAttacks()
+	var swg sync.WaitGroup
 	for _, b := range byzs {
 		attackOnce(b, ctx)
+		if b.rep.MustGraylist && b.atk != AttackEquivocate {
+			swg.Add(1)
+			go func() {
+				defer swg.Done()
+				for sleepCtx(sctx, 500*time.Millisecond); sctx.Err() == nil; sleepCtx(sctx, 500*time.Millisecond) {
+					attackOnce(b, sctx)
+				}
+			}()
+		}
 	}
 	rep.Writes, rep.WriteErrors = l.Len(), int(writeErrs.Load())
 	var checks []Check
@@ -386,31 +406,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.ConvergeS = took.Seconds()
 	add("convergence after healing", cerr)
 	time.Sleep(1500 * time.Millisecond) // one more score inspection
-	var invalid []crdt.ID
-	var equiv []crdt.Author
-	for _, b := range byzs {
-		invalid = append(invalid, b.out.Invalid...)
-		equiv = append(equiv, b.out.Equivocators...)
-		b.rep.Invalid = len(b.out.Invalid)
-	}
-	snaps, err := c.Snapshots()
-	if err != nil {
-		return nil, err
-	}
-	rep.Changes = len(snaps[0].IDs)
-	add("valid-only", CheckValidOnly(snaps, invalid))
-	add("same set, same state", CheckSameState(snaps))
-	add("no lost acknowledged writes", c.CheckAcked(l))
-	add("proofs everywhere", c.CheckProofs(dedupAuthors(equiv)))
-	rep.HeapPeakMiB = mib(peak.Load())
-	var merr error
-	if rep.HeapPeakMiB > cfg.HeapBoundMiB {
-		merr = fmt.Errorf("heap peaked at %.0f MiB, bound %.0f MiB", rep.HeapPeakMiB, cfg.HeapBoundMiB)
-	}
-	add("bounded memory", merr)
 	var serr []error
 	for _, b := range byzs {
 		sc := c.Scores(b.a.ID())
+		b.rep.Neighbours = len(sc)
 		first := true
 		for _, s := range sc {
 			if first || s > b.rep.MaxScore {
@@ -425,10 +424,35 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}
 		if b.rep.MustGraylist && b.rep.Graylisted < len(sc) {
-			serr = append(serr, fmt.Errorf("attacker %d (%s) graylisted by %d of %d honest nodes", b.rep.Member, b.atk, b.rep.Graylisted, len(sc)))
+			serr = append(serr, fmt.Errorf("attacker %d (%s) graylisted by %d of its %d honest neighbours", b.rep.Member, b.atk, b.rep.Graylisted, len(sc)))
 		}
+	}
+	stopAttacks()
+	swg.Wait()
+	var invalid []crdt.ID
+	var equiv []crdt.Author
+	for _, b := range byzs {
+		invalid = append(invalid, b.out.Invalid...)
+		equiv = append(equiv, b.out.Equivocators...)
+		b.rep.Invalid = len(b.out.Invalid)
 		rep.Attackers = append(rep.Attackers, *b.rep)
 	}
+	snaps, err := c.Snapshots()
+	if err != nil {
+		return nil, err
+	}
+	rep.Changes = len(snaps[0].IDs)
+	add("valid-only", CheckValidOnly(snaps, invalid))
+	add("same set, same state", CheckSameState(snaps))
+	add("no lost acknowledged writes", c.CheckAcked(l))
+	add("proofs everywhere", c.CheckProofs(dedupAuthors(equiv)))
+	rep.HeapPeakMiB = mib(peak.Load())
+	rep.AlertRingFull = c.AlertRingFull()
+	var merr error
+	if rep.HeapPeakMiB > cfg.HeapBoundMiB {
+		merr = fmt.Errorf("heap peaked at %.0f MiB, bound %.0f MiB", rep.HeapPeakMiB, cfg.HeapBoundMiB)
+	}
+	add("bounded memory", merr)
 	add("attackers scored down", errors.Join(serr...))
 	share, p50, p99 := l.Delivery(10 * time.Second)
 	rep.Delivery, rep.P50Ms, rep.P99Ms = share, ms(p50), ms(p99)
@@ -530,10 +554,13 @@ func (r *Report) Text() string {
 	fmt.Fprintf(&b, "converged:  %.2fs after healing, %d changes on every honest node\n", r.ConvergeS, r.Changes)
 	fmt.Fprintf(&b, "delivery:   %.2f%% within 10s, p50 %.1fms, p99 %.1fms\n", 100*r.Delivery, r.P50Ms, r.P99Ms)
 	fmt.Fprintf(&b, "heap peak:  %.0f MiB (whole process)\n", r.HeapPeakMiB)
+	if len(r.AlertRingFull) > 0 {
+		fmt.Fprintf(&b, "alerts:     nodes %v hit the 1,000-alert limit (older alerts dropped)\n", r.AlertRingFull)
+	}
 	if len(r.Attackers) > 0 {
 		fmt.Fprintf(&b, "attackers:\n  %-6s %-15s %6s %6s %7s %10s %10s %10s\n", "member", "attack", "rounds", "sent", "invalid", "min score", "max score", "graylisted")
 		for _, a := range r.Attackers {
-			gl := fmt.Sprintf("%d/%d", a.Graylisted, r.Honest)
+			gl := fmt.Sprintf("%d/%d", a.Graylisted, a.Neighbours)
 			if !a.MustGraylist {
 				gl += " (n/a)"
 			}
