@@ -50,6 +50,7 @@ type Replica struct {
 
 	peers    map[PeerID]*peer
 	proofs   map[[64]byte]*bft.EquivocationProof
+	proofsBy map[crdt.Author]int
 	nextSync time.Time
 
 	rd          Ready
@@ -92,11 +93,12 @@ func New(cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	r := &Replica{
-		cfg:     cfg,
-		store:   make(map[crdt.ID]stored),
-		waiting: make(map[crdt.ID][]crdt.ID),
-		peers:   make(map[PeerID]*peer),
-		proofs:  make(map[[64]byte]*bft.EquivocationProof),
+		cfg:      cfg,
+		store:    make(map[crdt.ID]stored),
+		waiting:  make(map[crdt.ID][]crdt.ID),
+		peers:    make(map[PeerID]*peer),
+		proofs:   make(map[[64]byte]*bft.EquivocationProof),
+		proofsBy: make(map[crdt.Author]int),
 	}
 	r.author = bft.AuthorOf(cfg.Key.Public().(ed25519.PublicKey))
 	r.doc = crdt.NewDoc(crdt.DocOptions{ID: cfg.Doc, Author: r.author, Now: r.nowMs})
@@ -542,6 +544,9 @@ func (r *Replica) takeResult(from PeerID, res bft.Result) {
 	}
 }
 
+// maxProofsPerAuthor bounds the proofs kept per equivocating author.
+const maxProofsPerAuthor = 4
+
 func proofKey(pr *bft.EquivocationProof) [64]byte {
 	var k [64]byte
 	copy(k[:32], pr.A.ID[:])
@@ -555,6 +560,12 @@ func (r *Replica) noteProof(pr *bft.EquivocationProof, gossip bool) {
 	if r.proofs[k] != nil {
 		return
 	}
+	// One proof convicts; keep (and raise) a few per author, so an author
+	// that signs endless forks cannot grow this set or flood the alerts.
+	if r.proofsBy[pr.Author()] >= maxProofsPerAuthor {
+		return
+	}
+	r.proofsBy[pr.Author()]++
 	r.proofs[k] = pr
 	r.alert(Alert{Kind: AlertEquivocation, Reason: "equivocation", Author: pr.Author(), Proof: pr})
 	if gossip && !r.restoring {
