@@ -49,6 +49,18 @@ func (n *Node) scoreParams() *pubsub.PeerScoreParams {
 	}
 }
 
+// gossipParams are gossipsub's defaults with a smaller mesh when
+// benchMeshD is set (an experiment knob).
+func gossipParams() pubsub.GossipSubParams {
+	p := pubsub.DefaultGossipSubParams()
+	if meshD > 0 {
+		p.D, p.Dlo, p.Dhi, p.Dscore, p.Dout = meshD, max(1, meshD-1), 2*meshD, max(1, meshD*2/3), max(0, meshD/2-1)
+	}
+	return p
+}
+
+var meshD = 0
+
 func topicScoreParams() *pubsub.TopicScoreParams {
 	return &pubsub.TopicScoreParams{
 		TopicWeight:                    1,
@@ -77,6 +89,7 @@ func (n *Node) startPubsub() error {
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(n.messageID),
 		pubsub.WithFloodPublish(true),
+		pubsub.WithGossipSubParams(gossipParams()),
 		pubsub.WithMaxMessageSize(n.cfg.MaxFrame),
 		pubsub.WithValidateQueueSize(1024),
 		pubsub.WithPeerOutboundQueueSize(1024),
