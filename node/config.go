@@ -67,6 +67,15 @@ type Config struct {
 	// MaxFrame bounds one sync stream frame. Default 16 MiB.
 	MaxFrame int
 
+	// TrustLog replays the store on restart without re-checking the
+	// changes' signatures (each ID is still checked against its bytes, so
+	// corruption is caught): several times faster on large logs, at the
+	// price of trusting the local disk as much as the key file beside it.
+	// Equivocations already in the log raise no new proof after a restart
+	// (they were raised when first seen). Default false; the CLI's default
+	// configuration turns it on (trust_log).
+	TrustLog bool
+
 	// Replica overrides the replica's protocol settings (sync interval,
 	// batch sizes, gate quotas); Doc, Key and Flush are set by the node.
 	// Nil uses replica.DefaultConfig().

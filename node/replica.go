@@ -58,6 +58,7 @@ func newReplicaEngine(doc string, cfg *Config) (engine, error) {
 	}
 	rc.Doc = doc
 	rc.Key = cfg.Key
+	rc.TrustLog = rc.TrustLog || cfg.TrustLog
 	// The node acks a write once its change is durable, so it packs the
 	// group at the next Ready rather than waiting for a Tick.
 	rc.Flush = replica.FlushOnReady

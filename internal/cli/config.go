@@ -26,6 +26,7 @@ type Config struct {
 	Bootstrap []string  `toml:"bootstrap" json:"bootstrap"`
 	Docs      []string  `toml:"docs" json:"docs"`
 	LogLevel  string    `toml:"log_level" json:"log_level"`
+	TrustLog  bool      `toml:"trust_log" json:"trust_log"`
 	Discovery Discovery `toml:"discovery" json:"discovery"`
 }
 
@@ -95,7 +96,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	list("LISTEN", &c.Listen)
 	list("BOOTSTRAP", &c.Bootstrap)
 	list("DOCS", &c.Docs)
-	return errors.Join(boolean("MDNS", &c.Discovery.MDNS), boolean("DHT", &c.Discovery.DHT), boolean("NAT", &c.Discovery.NAT))
+	return errors.Join(boolean("TRUST_LOG", &c.TrustLog), boolean("MDNS", &c.Discovery.MDNS), boolean("DHT", &c.Discovery.DHT), boolean("NAT", &c.Discovery.NAT))
 }
 
 func lookup(getenv func(string) string, k string) (string, bool) {
