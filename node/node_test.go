@@ -130,3 +130,29 @@ func TestPenaltyDecay(t *testing.T) {
 		t.Fatalf("nil penalty %v", v)
 	}
 }
+
+// TestDHTAndBootstrapOnLoopback turns the DHT on (rendezvous per
+// document) with a loopback bootstrap peer: the second node finds the
+// first through its bootstrap address, writes reach both, and both close
+// cleanly. No traffic leaves 127.0.0.1 (no public bootstrap peers, no mDNS).
+func TestDHTAndBootstrapOnLoopback(t *testing.T) {
+	c := DefaultTestConfig()
+	c.DHT, c.Docs = true, []string{"d"}
+	a, err := New(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	c2 := DefaultTestConfig()
+	c2.DHT, c2.Docs = true, []string{"d"}
+	c2.Bootstrap = a.Addrs()[:1]
+	b, err := New(context.Background(), c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	da, db := mustDoc(t, a, "d"), mustDoc(t, b, "d")
+	writeN(t, da, "a", 2)
+	writeN(t, db, "b", 2)
+	waitFor(t, 20*time.Second, "convergence through the bootstrap peer", func() bool { return converged([]*Doc{da, db}, 4) })
+}
