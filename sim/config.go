@@ -54,9 +54,10 @@ type Config struct {
 	// Cancelled, if set, is polled between steps of Run; when it returns
 	// true the run stops early (the report says it did not converge).
 	Cancelled func() bool
-	// Progress, if set, is called with the virtual time and the end time
-	// now and then (for progress bars). It must not block.
-	Progress func(now, end time.Duration)
+	// Progress, if set, is called now and then with the virtual time and
+	// the time the writes and faults end (after which the run only waits
+	// for convergence). end is 0 when unknown. It must not block.
+	Progress func(now, quiet time.Duration)
 }
 
 // Options is another name for Config.

@@ -103,7 +103,7 @@ func (s *Sim) RunToConvergence() bool {
 		next := s.now + check
 		s.RunUntil(time.Duration(next))
 		if s.cfg.Progress != nil {
-			s.cfg.Progress(time.Duration(s.now), time.Duration(end))
+			s.cfg.Progress(time.Duration(s.now), time.Duration(s.quietFrom()))
 		}
 		if s.now >= s.quietFrom() {
 			if s.converged() {

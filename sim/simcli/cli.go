@@ -264,9 +264,20 @@ func run(ctx context.Context, cfg sim.Config, o options) (sim.Report, error) {
 	}
 	cfg.Cancelled = func() bool { return ctx.Err() != nil }
 	if bar != nil {
-		cfg.Progress = func(now, end time.Duration) {
-			if end > 0 {
-				bar.ChangeMax64(int64(end / time.Millisecond))
+		settling := false
+		cfg.Progress = func(now, quiet time.Duration) {
+			if quiet <= 0 {
+				return
+			}
+			if now > quiet {
+				// Writes and faults are over: the bar tracks settling.
+				if !settling {
+					settling = true
+					bar.Describe(fmt.Sprintf("%s, %d nodes, converging", cfg.Topology, cfg.Nodes))
+				}
+				bar.ChangeMax64(int64(now/time.Millisecond) + 1)
+			} else {
+				bar.ChangeMax64(int64(quiet / time.Millisecond))
 			}
 			_ = bar.Set64(int64(now / time.Millisecond))
 		}
