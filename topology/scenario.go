@@ -74,7 +74,8 @@ func Names() []string {
 //   - partition: star, split into two halves from PartitionAt to HealAt.
 //   - filtered: star whose leaves subscribe to some of Namespaces.
 //   - ring, tree, regular, smallworld: that graph, flood.
-//   - gossipsub: random regular graph of Degree, eager/lazy push.
+//   - gossipsub: random regular graph of Degree (at least 12), eager/lazy
+//     push with flood publishing.
 //   - flood: random regular graph of Degree, flood.
 func New(name string, n int, p Params, rng *rand.Rand) (*Scenario, error) {
 	if n < 1 {
@@ -149,7 +150,7 @@ func New(name string, n int, p Params, rng *rand.Rand) (*Scenario, error) {
 		}
 		s.Graph, s.Strategy = SmallWorld(n, min(deg, n-1), beta, rng), Flood{}
 	case "gossipsub":
-		s.Graph, s.Strategy = RandomRegular(n, min(max(deg, 12), n-1), rng), EagerLazy{D: p.D, DLazy: p.DLazy}
+		s.Graph, s.Strategy = RandomRegular(n, min(max(deg, 12), n-1), rng), EagerLazy{D: p.D, DLazy: p.DLazy, FloodPublish: true}
 	default:
 		return nil, fmt.Errorf("topology: unknown scenario %q (want one of %s)", name, strings.Join(Names(), ", "))
 	}

@@ -169,6 +169,10 @@ func contains(s []int, v int) bool {
 type EagerLazy struct {
 	D     int // mesh degree; default 6
 	DLazy int // neighbours outside the mesh that get IHAVE; default 6
+	// FloodPublish makes the origin of a message send it to every
+	// neighbour, not only its mesh (gossipsub's flood publishing, which
+	// the real node turns on).
+	FloodPublish bool
 }
 
 // Name implements Strategy.
@@ -214,7 +218,10 @@ type eagerLazyRouter struct {
 	s    EagerLazy
 }
 
-func (r eagerLazyRouter) Route(self, from, _ int, rng *rand.Rand, eager, lazy []int) ([]int, []int) {
+func (r eagerLazyRouter) Route(self, from, hop int, rng *rand.Rand, eager, lazy []int) ([]int, []int) {
+	if from < 0 && r.s.FloodPublish {
+		return floodRouter{g: r.g}.Route(self, from, hop, rng, eager, lazy)
+	}
 	for k, d := 0, r.mesh.Degree(self); k < d; k++ {
 		if v := r.mesh.Neighbor(self, k); v != from {
 			eager = append(eager, v)

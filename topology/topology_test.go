@@ -151,3 +151,17 @@ func TestScenarios(t *testing.T) {
 		t.Error("unknown scenario accepted")
 	}
 }
+
+func TestFloodPublish(t *testing.T) {
+	r := rng(11)
+	g := RandomRegular(100, 12, r)
+	el := EagerLazy{D: 4, DLazy: 2, FloodPublish: true}.Router(g, r)
+	eager, _ := el.Route(0, -1, 0, r, nil, nil)
+	if len(eager) != 12 {
+		t.Errorf("origin sent to %d peers, want all 12", len(eager))
+	}
+	eager, lazy := el.Route(0, eager[0], 1, r, nil, nil)
+	if len(eager) >= 12 || len(lazy) == 0 {
+		t.Errorf("relay sent eager %d lazy %d", len(eager), len(lazy))
+	}
+}
