@@ -13,8 +13,8 @@
 // publish and send whatever bytes an attack needs: equivocation, forged
 // and tampered changes, inflated Lamport times, fake parents, floods of
 // invalid and of valid-but-useless changes, replays from another
-// document, censoring, lying reconciliation, oversized messages and
-// presence spoofing.
+// document, censoring, lying reconciliation, oversized messages,
+// presence spoofing and message-ID poisoning ([ModePoison]).
 //
 // The simulator's invariants are checked on the real nodes through their
 // public API: valid-only ([CheckValidOnly]), same set → same state
@@ -33,5 +33,12 @@
 //	c.WaitConverged(ctx, 30*time.Second, 0)
 //
 // [Run] runs a whole scenario (workload, faults, attackers) and returns a
-// [Report]; [CLI] is the "convergenode chaos" command.
+// [Report]; [Flood] measures an invalid-change flood; [CLI] is the
+// "convergenode chaos" command.
+//
+// # Tests
+//
+// The default "go test ./chaos" is a small slice (about 40 s). The long
+// suite (bigger clusters, every attack and fault for a minute, a 30 s
+// flood) runs with CONVERGENODE_CHAOS_LONG=1 ("make chaos").
 package chaos

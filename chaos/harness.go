@@ -26,10 +26,7 @@ import (
 type ClusterConfig struct {
 	// Doc is the document every member joins. Default "chaos".
 	Doc string
-	// ExtraDocs are more documents every honest node joins at start. (A
-	// node joining a document while connected can deadlock: node.Doc holds
-	// the node's lock while gossipsub's loop, computing a score, waits for
-	// it. Join at start until that is fixed.)
+	// ExtraDocs are more documents every honest node joins at start.
 	ExtraDocs []string
 	// Seed derives every member's key (and so its peer ID): the same seed
 	// gives the same identities.
