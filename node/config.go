@@ -141,8 +141,8 @@ func (c *Config) validate() error {
 	if c.MaxFrame <= 0 {
 		c.MaxFrame = 16 << 20
 	}
-	if c.MaxFrame < 2<<20 {
-		return fmt.Errorf("node: Config.MaxFrame %d is below 2 MiB (a change may be 1 MiB)", c.MaxFrame)
+	if c.MaxFrame < replica.MaxMessageSize+1024 {
+		return fmt.Errorf("node: Config.MaxFrame %d is below the largest replica message (%d bytes)", c.MaxFrame, replica.MaxMessageSize)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/convergenode/convergenode/replica"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -90,7 +91,9 @@ func (n *Node) startPubsub() error {
 		pubsub.WithMessageIdFn(n.messageID),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithGossipSubParams(gossipParams()),
-		pubsub.WithMaxMessageSize(n.cfg.MaxFrame),
+		// A gossip message is one replica message (one change, proof or
+		// presence batch): nothing larger is valid, so nothing larger is read.
+		pubsub.WithMaxMessageSize(replica.MaxMessageSize+64<<10),
 		pubsub.WithValidateQueueSize(1024),
 		pubsub.WithPeerOutboundQueueSize(1024),
 		pubsub.WithPeerScore(n.scoreParams(), &pubsub.PeerScoreThresholds{
