@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func runCLI(t *testing.T, args ...string) (string, error) {
@@ -81,4 +83,58 @@ func TestSimDelegates(t *testing.T) {
 	if !strings.Contains(out, "invariants: ok") {
 		t.Fatalf("sim output:\n%s", out)
 	}
+}
+
+// TestRunLayers checks flags beat the environment, which beats the file,
+// and that run stops cleanly when its context is cancelled.
+func TestRunLayers(t *testing.T) {
+	home := t.TempDir()
+	if _, err := runCLI(t, "--home", home, "init"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(home, "config.toml")
+	b, _ := os.ReadFile(cfg)
+	b = []byte(strings.Replace(string(b), `log_level = "info"`, `log_level = "nonsense-from-file"`, 1))
+	os.WriteFile(cfg, b, 0o600)
+	base := []string{"--home", home, "--api", "127.0.0.1:0", "run", "--listen", "/ip4/127.0.0.1/tcp/0", "--mdns=false", "--nat=false"}
+	if _, err := runCLI(t, base...); err == nil || !strings.Contains(err.Error(), "nonsense-from-file") {
+		t.Fatalf("file layer: %v", err)
+	}
+	t.Setenv("CONVERGENODE_LOG_LEVEL", "nonsense-from-env")
+	if _, err := runCLI(t, base...); err == nil || !strings.Contains(err.Error(), "nonsense-from-env") {
+		t.Fatalf("env layer: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, append(base, "--log-level", "warn", "--json"), &out, &errb) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), `"ready": true`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("flag layer: no ready: %s %s", out.String(), errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run after cancel: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
