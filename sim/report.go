@@ -127,3 +127,54 @@ func (r *Report) Summary() string {
 	}
 	return s
 }
+
+// Aggregate summarises reports of one configuration run with several
+// seeds: medians of the convergence time and latency percentiles, means of
+// delivery and costs, the largest last hop, Converged only if every run
+// converged, and every violation. Seed is the first run's; TraceHash and
+// the series are left empty.
+func Aggregate(reports []Report) Report {
+	if len(reports) == 0 {
+		return Report{}
+	}
+	a := reports[0]
+	a.TraceHash = ""
+	a.Inconsistency = nil
+	a.Latencies = nil
+	a.Violations = nil
+	med := func(f func(r *Report) time.Duration) time.Duration {
+		xs := make([]int64, len(reports))
+		for i := range reports {
+			xs[i] = int64(f(&reports[i]))
+		}
+		return time.Duration(percentile(sortedCopy(xs), 50))
+	}
+	a.ConvergenceTime = med(func(r *Report) time.Duration { return r.ConvergenceTime })
+	a.LatencyP50 = med(func(r *Report) time.Duration { return r.LatencyP50 })
+	a.LatencyP90 = med(func(r *Report) time.Duration { return r.LatencyP90 })
+	a.LatencyP99 = med(func(r *Report) time.Duration { return r.LatencyP99 })
+	a.LatencyMax = med(func(r *Report) time.Duration { return r.LatencyMax })
+	a.SimTime = med(func(r *Report) time.Duration { return r.SimTime })
+	n := float64(len(reports))
+	a.Delivery, a.MessagesPerNode, a.BytesPerNode, a.DupsPerDelivery = 0, 0, 0, 0
+	a.Messages, a.Bytes, a.ViaSync, a.Events, a.Writes, a.Changes = 0, 0, 0, 0, 0, 0
+	for i := range reports {
+		r := &reports[i]
+		a.Converged = a.Converged && r.Converged
+		a.Delivery += r.Delivery / n
+		a.MessagesPerNode += r.MessagesPerNode / n
+		a.BytesPerNode += r.BytesPerNode / n
+		a.DupsPerDelivery += r.DupsPerDelivery / n
+		a.Messages += r.Messages
+		a.Bytes += r.Bytes
+		a.ViaSync += r.ViaSync
+		a.Events += r.Events
+		a.Writes += r.Writes
+		a.Changes += r.Changes
+		a.LastHop = max(a.LastHop, r.LastHop)
+		a.Violations = append(a.Violations, r.Violations...)
+	}
+	a.Latencies = reports[len(reports)/2].Latencies
+	a.Inconsistency = reports[len(reports)/2].Inconsistency
+	return a
+}

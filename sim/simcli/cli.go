@@ -28,7 +28,7 @@ and seed always give the same result (see the trace hash).
 
 examples:
   convergenode sim --topology gossip --nodes 1000 --fanout 6 --seed 7
-  convergenode sim --nodes 200 --compare star,gossip,gossipsub,mesh --svg out/
+  convergenode sim --nodes 200 --compare star,gossip,gossipsub,mesh --seeds 5 --svg out/
   convergenode sim --topology partition --nodes 50 --json
   convergenode sim --scenario sim/testdata/partition.txt
   convergenode sim --chaos-seed 142
@@ -38,7 +38,7 @@ flags:
 
 type options struct {
 	topology, compare, latency, byzantine, csvPath, svgDir, scenario string
-	nodes, fanout, hops, degree, changes, writers, crash             int
+	nodes, fanout, hops, degree, changes, writers, crash, seeds      int
 	seed                                                             uint64
 	chaosSeed                                                        int64
 	rate, ephemeral, loss, dup, reorder                              float64
@@ -64,6 +64,7 @@ func CLI(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.hops, "hops", 10, "gossip hop limit")
 	fs.IntVar(&o.degree, "degree", 0, "connections per node for random graphs (0 = default)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
+	fs.IntVar(&o.seeds, "seeds", 1, "run each configuration with this many seeds (seed, seed+1, ...) and report medians and means")
 	fs.Float64Var(&o.rate, "rate", 1, "durable writes per writer per second")
 	fs.IntVar(&o.changes, "changes", 0, "total writes, spread over the writers and --duration (overrides --rate)")
 	fs.IntVar(&o.writers, "writers", 0, "number of writing nodes (0 = all honest nodes)")
@@ -125,11 +126,21 @@ func CLI(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	var reports []sim.Report
 	for _, cfg := range cfgs {
-		r, err := run(ctx, cfg, o)
-		if err != nil {
-			return err
+		var runs []sim.Report
+		for k := 0; k < max(1, o.seeds); k++ {
+			c := cfg
+			c.Seed = cfg.Seed + uint64(k)
+			r, err := run(ctx, c, o)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, r)
 		}
-		reports = append(reports, r)
+		if len(runs) == 1 {
+			reports = append(reports, runs[0])
+		} else {
+			reports = append(reports, sim.Aggregate(runs))
+		}
 	}
 	switch {
 	case o.jsonOut:

@@ -58,3 +58,14 @@ func TestCLIScenarioAndErrors(t *testing.T) {
 		t.Error("bad --byzantine accepted")
 	}
 }
+
+func TestCLISeeds(t *testing.T) {
+	var out bytes.Buffer
+	err := CLI(context.Background(), []string{"--nodes", "16", "--rate", "1", "--compare", "star,gossip", "--seeds", "3", "--quiet"}, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "gossip") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
