@@ -39,6 +39,14 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("report: %s", out.String())
 	}
 	out.Reset()
+	if err := CLI(context.Background(), []string{"--flood", "--nodes", "3", "--duration", "2s", "--json"}, &out); err != nil {
+		t.Fatalf("flood: %v\n%s", err, out.String())
+	}
+	var fr FloodReport
+	if err := json.Unmarshal(out.Bytes(), &fr); err != nil || fr.Invalid == 0 || fr.Delivery < 0.99 {
+		t.Fatalf("flood report (%v): %s", err, out.String())
+	}
+	out.Reset()
 	if err := CLI(context.Background(), []string{"--faults", "nope"}, &out); err == nil || !strings.Contains(err.Error(), "unknown fault") {
 		t.Errorf("unknown fault: %v", err)
 	}
