@@ -3,8 +3,6 @@ package sim
 import (
 	"math/rand/v2"
 	"time"
-
-	"github.com/convergenode/convergenode/crdt"
 )
 
 func newRand(seed, a, b uint64) *rand.Rand {
@@ -293,8 +291,6 @@ func (s *Sim) Finish(replay bool) Report {
 	r.TraceHash = s.TraceHash()
 	return r
 }
-
-var _ = crdt.ID{}
 
 // anyByzantine reports whether any node is Byzantine (then honest
 // components may legitimately differ).
