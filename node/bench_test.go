@@ -62,10 +62,14 @@ func waitMesh(b *testing.B, nodes []*Node) {
 // ack, so more writers means bigger group commits (fewer signatures).
 var benchWriters = 128
 
+// benchRate is the total write rate of BenchmarkNodeLatency10x1000 (-rate).
+var benchRate = 1000
+
 // benchMem runs the multi-node benchmarks on in-memory stores (-mem).
 var benchMem bool
 
 func init() {
+	flag.IntVar(&benchRate, "rate", benchRate, "changes per second in all in BenchmarkNodeLatency10x1000")
 	flag.IntVar(&meshD, "mesh-d", meshD, "gossipsub mesh degree D (0: default 6)")
 	flag.BoolVar(&gateOnAll, "gate-all", gateOnAll, "group commit waits for every persister batch")
 	flag.BoolVar(&benchMem, "mem", false, "in-memory stores in the multi-node benchmarks")
@@ -252,7 +256,8 @@ func fillDoc(b testing.TB, d *Doc, ops, perChange int) {
 // just before Insert on the writer to the change being applied on each
 // other node (same process, same clock).
 func BenchmarkNodeLatency10x1000(b *testing.B) {
-	const nodesN, perSecond, dur = 10, 100, 5 * time.Second
+	const nodesN, dur = 10, 5 * time.Second
+	perSecond := benchRate / nodesN
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		nodes := benchNodes(b, nodesN)
@@ -287,7 +292,7 @@ func BenchmarkNodeLatency10x1000(b *testing.B) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				tick := time.NewTicker(time.Second / perSecond)
+				tick := time.NewTicker(time.Second / time.Duration(perSecond))
 				defer tick.Stop()
 				end := time.Now().Add(dur)
 				for k := 0; time.Now().Before(end); k++ {
