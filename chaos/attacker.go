@@ -163,8 +163,39 @@ func messageID(m *pb.Message) string {
 	return string(h[:])
 }
 
+// errNoGossip is returned by the gossip methods of a hostile node's
+// attacker: the node owns the host's gossipsub.
+var errNoGossip = errors.New("chaos: a hostile node's attacker has no gossip of its own")
+
+// AddHostileNodes starts n real nodes (node.New with the honest core: they
+// write, gossip and reconcile like any node) whose libp2p hosts their
+// attackers also use to open extra sync streams and send hostile messages
+// on them (Send, SendRaw: lies, forged changes, oversized frames). Their
+// gossip methods return an error: gossipsub belongs to the node.
+func (c *Cluster) AddHostileNodes(ctx context.Context, n int) ([]*Attacker, error) {
+	var out []*Attacker
+	for range n {
+		m := c.newMember()
+		m.Store = node.NewMemStorage()
+		if err := c.start(ctx, m, m.Store); err != nil {
+			return out, err
+		}
+		a := &Attacker{c: c, m: m, mode: ModeRelay, h: m.Node().Host(), topics: map[string]*pubsub.Topic{},
+			out: map[peer.ID]*syncOut{}, chains: map[uint64]*chain{}, captured: map[string][][]byte{}}
+		a.ctx, a.cancel = context.WithCancel(context.Background())
+		c.mu.Lock()
+		m.Attacker = a
+		c.mu.Unlock()
+		out = append(out, a)
+	}
+	return out, c.apply()
+}
+
 // join joins and subscribes to one topic of doc (once).
 func (a *Attacker) join(doc string, t Topic) (*pubsub.Topic, error) {
+	if a.ps == nil {
+		return nil, errNoGossip
+	}
 	name := topicName(doc, t)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -412,6 +443,9 @@ func (a *Attacker) Close() error {
 		}
 	}
 	a.mu.Unlock()
+	if a.ps == nil {
+		return nil // a hostile node's host belongs to its node
+	}
 	err := a.h.Close()
 	if errors.Is(err, context.Canceled) {
 		err = nil

@@ -519,3 +519,49 @@ func TestProofsSurviveRestart(t *testing.T) {
 		return c.CheckProofs(o.Equivocators) == nil
 	})
 }
+
+// TestHostileRealNode runs a real node (honest core: it writes valid
+// changes, gossips and reconciles) whose libp2p host also opens extra sync
+// streams to lie and to send forged changes. Honest nodes refuse the
+// forgeries, graylist it, and still receive its valid writes (by
+// reconciliation once gossip drops it).
+func TestHostileRealNode(t *testing.T) {
+	c := NewCluster(ClusterConfig{Seed: 23})
+	t.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	if _, err := c.AddNodes(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	hn, err := c.AddHostileNodes(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WireFull(); err != nil {
+		t.Fatal(err)
+	}
+	atk := hn[0]
+	waitTopicPeer(t, c, atk.ID())
+	l := NewLedger()
+	writeRows(t, l, atk.Member(), "hostile-before", 3) // valid writes by the hostile node
+	honestRound(t, c, l, "h", 2)
+	var all Outcome
+	for _, m := range c.Running() {
+		o, err := atk.StartLies(ctx, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.add(o)
+		o, err = atk.FloodInvalidSync(ctx, m.ID, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.add(o)
+	}
+	if err := atk.Publish(ctx, TopicChanges, []byte{1}); err == nil {
+		t.Error("a hostile node's attacker published on the node's gossip")
+	}
+	sc := waitGraylisted(t, c, atk.ID())
+	writeRows(t, l, atk.Member(), "hostile-after", 3) // valid, from a graylisted peer
+	checkAll(t, c, l, all)
+	t.Logf("hostile node graylisted (%v); its valid writes before and after reached every honest node", sc)
+}

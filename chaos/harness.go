@@ -60,8 +60,8 @@ func (c *ClusterConfig) fill() {
 	}
 }
 
-// Member is one peer of a Cluster: an honest node (Node set while it runs)
-// or an attacker (Attacker set).
+// Member is one peer of a Cluster: an honest node (Node set while it runs),
+// an attacker (Attacker set) or a hostile node (both set).
 type Member struct {
 	Index int
 	Key   ed25519.PrivateKey
@@ -513,7 +513,6 @@ func (c *Cluster) Close() error {
 	for _, m := range c.Members() {
 		if m.Attacker != nil {
 			errs = append(errs, m.Attacker.Close())
-			continue
 		}
 		errs = append(errs, c.Stop(m.Index))
 	}
