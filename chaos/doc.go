@@ -7,7 +7,9 @@
 // A [Cluster] starts honest nodes on a go-libp2p mocknet (no sockets):
 // links have latency and bandwidth, can be cut and restored, partitioned
 // and healed, and nodes can be stopped and restarted on their stores
-// (churn). [Attacker] values are hostile peers on the same mocknet built
+// (churn). [Cluster.AddHostileNodes] starts real nodes whose hosts also
+// send hostile sync-stream messages. [Attacker] values are hostile peers
+// on the same mocknet built
 // from the node's own parts (gossipsub with the node's message IDs and no
 // pubsub signatures, the sync stream framing, the replica wire codec) that
 // publish and send whatever bytes an attack needs: equivocation, forged
