@@ -13,7 +13,8 @@
 //     signs the node's changes;
 //   - gossipsub with three topics per document,
 //     /convergenode/doc/<id>/changes, .../ephemeral and .../evidence:
-//     message ID = change ID on the changes topic, pubsub signing off
+//     message ID = change ID bound to the envelope hash on the changes
+//     topic (replica.GossipID), pubsub signing off
 //     (StrictNoSign; changes carry their own signatures), flood publish and
 //     peer scoring on. The topic validator runs the replica's stateless
 //     check ([replica.ValidateGossip]): Reject (a stage-1 failure: the

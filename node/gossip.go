@@ -121,9 +121,10 @@ func (n *Node) inspectScores(m map[peer.ID]float64) {
 	}
 }
 
-// messageID is gossipsub's message ID: the change ID on a changes topic
-// (so a change is one message however many peers publish it), a hash of
-// the data otherwise.
+// messageID is gossipsub's message ID: replica.GossipID on a changes topic
+// (the change ID bound to the envelope's hash, so a change is one message
+// however many peers publish it and a tampered copy cannot take its ID), a
+// hash of the data otherwise.
 func (n *Node) messageID(m *pb.Message) string {
 	t, ok := topicKindOf(m.GetTopic())
 	if ok && n.core.msgID != nil {

@@ -1,6 +1,10 @@
 package replica
 
 import (
+	"encoding/hex"
+
+	"lukechampine.com/blake3"
+
 	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/ephemeral"
 )
@@ -56,10 +60,14 @@ func ValidateGossip(docID string, topic Topic, data []byte) Verdict {
 	return Accept
 }
 
-// GossipID returns the pubsub message ID of a gossip message: the change
-// ID (hex) for a change, so one change is one pubsub message whoever
-// publishes it, and "" for other messages (the driver then uses its
-// default, a hash of the data).
+// GossipID returns the pubsub message ID of a gossip message. For a change
+// it is the change ID (hex) followed by "." and 16 hex digits of a BLAKE3
+// hash of the whole envelope (claimed ID, change bytes and signature), so
+// one change is one pubsub message whoever forwards it, yet a tampered or
+// forged copy claiming an honest change's ID gets an ID of its own: pubsub
+// marks an ID seen before validating, and an ID of the claim alone would
+// let a fast attacker shadow the genuine change. It returns "" for other
+// messages (the driver then uses its default, a hash of the data).
 func GossipID(data []byte) string {
 	if PeekType(data) != MsgChange || len(data) < 3 {
 		return ""
@@ -73,9 +81,15 @@ func GossipID(data []byte) string {
 	if off > len(data) {
 		return ""
 	}
-	id, ok := bft.PeekID(data[off:])
+	env := data[off:]
+	id, ok := bft.PeekID(env)
 	if !ok {
 		return ""
 	}
-	return id.String()
+	sum := blake3.Sum256(env)
+	var b [64 + 1 + 16]byte
+	hex.Encode(b[:64], id[:])
+	b[64] = '.'
+	hex.Encode(b[65:], sum[:8])
+	return string(b[:])
 }

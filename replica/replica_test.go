@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,8 +151,20 @@ func TestValidateGossip(t *testing.T) {
 	if got := replica.ValidateGossip("other", replica.TopicChanges, change); got != replica.Reject {
 		t.Errorf("other doc: %v", got)
 	}
-	if id := replica.GossipID(change); id != rd.Applied[0].ID.String() {
-		t.Errorf("GossipID = %q, want %s", id, rd.Applied[0].ID)
+	id := replica.GossipID(change)
+	if !strings.HasPrefix(id, rd.Applied[0].ID.String()+".") || len(id) != 81 {
+		t.Errorf("GossipID = %q, want %s.<16 hex digits>", id, rd.Applied[0].ID)
+	}
+	if again := replica.GossipID(slices.Clone(change)); again != id {
+		t.Errorf("GossipID not a function of the bytes: %q != %q", again, id)
+	}
+	// A tampered copy claiming the same change ID must not share its
+	// message ID, or it could shadow the genuine change in pubsub's seen
+	// cache.
+	for _, at := range []int{len(change) - 80, len(change) - 1} {
+		if bad := replica.GossipID(flip(change, at)); bad == id {
+			t.Errorf("tampered copy (byte %d) shares the genuine message ID", at)
+		}
 	}
 }
 
