@@ -130,8 +130,9 @@ func (r *Report) Summary() string {
 
 // Aggregate summarises reports of one configuration run with several
 // seeds: medians of the convergence time and latency percentiles, means of
-// delivery and costs, the largest last hop, Converged only if every run
-// converged, and every violation. Seed is the first run's; TraceHash and
+// delivery, costs and deliveries by reconciliation, the largest last hop,
+// Converged only if every run converged, and every violation; Messages,
+// Bytes, Events, Writes and Changes are totals. Seed is the first run's; TraceHash and
 // the series are left empty.
 func Aggregate(reports []Report) Report {
 	if len(reports) == 0 {
@@ -174,6 +175,7 @@ func Aggregate(reports []Report) Report {
 		a.LastHop = max(a.LastHop, r.LastHop)
 		a.Violations = append(a.Violations, r.Violations...)
 	}
+	a.ViaSync = int64(float64(a.ViaSync)/n + 0.5)
 	a.Latencies = reports[len(reports)/2].Latencies
 	a.Inconsistency = reports[len(reports)/2].Inconsistency
 	return a
