@@ -7,7 +7,7 @@ FUZZTIME    ?= 20s
 BENCHTIME   ?= 1x
 PKGS        := ./...
 
-.PHONY: all build run test race bench fuzz lint verify sim chaos clean
+.PHONY: all build run test race bench fuzz lint verify sim chaos chaos-node clean
 
 all: build test
 
@@ -28,7 +28,7 @@ race:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) test -run '^$$$$' -bench . -benchmem -timeout 60m $(PKGS)
 
 # fuzz runs every fuzz target for FUZZTIME each.
 fuzz:
@@ -46,6 +46,19 @@ lint:
 verify: lint
 	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo "gofmt needed"; exit 1)
 	$(GO) mod tidy -diff
+
+# sim runs the simulator's chaos suite over many seeds (every invariant, fault
+# and Byzantine mix); make test runs a 200-seed slice of it.
+SIMSEEDS ?= 5000
+sim:
+	$(GO) test -count=1 -timeout 2h ./sim -run 'TestChaos$$' -sim.seeds=$(SIMSEEDS)
+
+# chaos runs the long suites: the simulator over many seeds, then real nodes
+# (libp2p on a mocknet) under faults and every Byzantine behaviour.
+chaos: sim chaos-node
+
+chaos-node:
+	CONVERGENODE_CHAOS_LONG=1 $(GO) test -count=1 -timeout 30m -v ./chaos
 
 clean:
 	rm -rf bin
