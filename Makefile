@@ -28,7 +28,7 @@ race:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 bench:
-	$(GO) test -run '^$$$$' -bench . -benchmem -timeout 60m $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
 
 # fuzz runs every fuzz target for FUZZTIME each.
 fuzz:
