@@ -90,7 +90,9 @@ func (s *Sim) onApplied(p *peer, a Applied) {
 	if p.byz != nil {
 		return
 	}
-	p.delivered++
+	if ci.honest {
+		p.delivered++ // deliveries of honest writes, for Report.Delivery
+	}
 	m.lat = append(m.lat, s.now-ci.at)
 	m.hops = append(m.hops, s.curHop)
 	if s.curHop < 0 {
