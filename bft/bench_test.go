@@ -233,6 +233,46 @@ func BenchmarkCheckStateless1Op(b *testing.B) {
 	}
 }
 
+// BenchmarkCheckStatelessCached1Op: stage 1 through a SigCache. Hit: the
+// triple is cached (the second check of a node, after its validator), so
+// no Ed25519 verification runs. Miss: a cache that never keeps anything
+// (a fresh cache each iteration is too costly, so the pool of distinct
+// changes is larger than the cache): the verification plus the cache's
+// bookkeeping.
+func BenchmarkCheckStatelessCached1Op(b *testing.B) {
+	b.Run("hit", func(b *testing.B) {
+		in := makePool(b, 1, 1)[0]
+		c := NewSigCache(1024)
+		if _, rej := CheckStatelessCached(testDoc, in, c); rej != nil {
+			b.Fatal(rej)
+		}
+		b.ResetTimer()
+		for range b.N {
+			if _, rej := CheckStatelessCached(testDoc, in, c); rej != nil {
+				b.Fatal(rej)
+			}
+		}
+		b.StopTimer()
+		if s := c.Stats(); s.Misses != 1 {
+			b.Fatalf("stats %+v", s)
+		}
+	})
+	b.Run("miss", func(b *testing.B) {
+		pool := makePool(b, 64, 1)
+		c := NewSigCache(2) // 64 distinct changes cycle through 2 entries
+		b.ResetTimer()
+		for i := range b.N {
+			if _, rej := CheckStatelessCached(testDoc, pool[i%len(pool)], c); rej != nil {
+				b.Fatal(rej)
+			}
+		}
+		b.StopTimer()
+		if s := c.Stats(); s.Hits != 0 {
+			b.Fatalf("stats %+v", s)
+		}
+	})
+}
+
 // BenchmarkRawVerify and BenchmarkRawBLAKE3 are the ceilings on their own.
 func BenchmarkRawVerify(b *testing.B) {
 	r := newRawCeiling()

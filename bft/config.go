@@ -45,6 +45,13 @@ type GateConfig struct {
 	// reported) per author; one proof is enough to convict, more help
 	// only diagnosis. Default 4.
 	MaxProofsPerAuthor int
+
+	// SigCache, if not nil, is used for the signature checks the gate
+	// makes itself (ReceiveBytes, and Receive of an envelope not yet
+	// checked). It may be shared with other gates and with pubsub
+	// validators ([CheckStatelessCached]); it never changes a decision.
+	// Default nil: every check runs ed25519.Verify.
+	SigCache *SigCache
 }
 
 // DefaultGateConfig returns the default configuration: an open document

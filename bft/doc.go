@@ -55,6 +55,15 @@
 // document and the network identify a change by its ID, not by its
 // envelope bytes.
 //
+// A [SigCache] (passed to [CheckStatelessCached], set in
+// [GateConfig.SigCache], shared by a node's validators and replicas) does
+// not change this rule. It stores only successes, keyed by the exact
+// 128 bytes (author key, change ID, signature), so a hit only records an
+// earlier successful ed25519.Verify of exactly the same key, message and
+// signature, whose answer is deterministic; anything else, including a
+// triple that differs in one bit, is verified afresh. With or without a
+// cache, and whatever it holds, every check returns what [Verify] returns.
+//
 // # Causal validity
 //
 // A change c whose parents are all present is valid when, judged only by
@@ -95,7 +104,9 @@
 // is an argument) and has no randomness; its outputs are in a stable
 // order. [CheckStateless], [Verify], [DecodeEnvelope], [DecodeProof] and
 // [EquivocationProof.Verify] are pure and safe for concurrent use. A
-// [Gate] is not: the caller serialises calls to it and to its document.
+// [SigCache] is safe for concurrent use (a mutex; its contents affect
+// only speed, never a result). A [Gate] is not: the caller serialises
+// calls to it and to its document.
 //
 // # Usage
 //

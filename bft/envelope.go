@@ -68,13 +68,14 @@ func (e *Envelope) Size() int { return 1 + 32 + uvarintLen(uint64(len(e.Raw))) +
 // a *Rejection. [Gate.Receive] calls it for envelopes not made by
 // [CheckStateless] or [Sign].
 func (e *Envelope) Check() error {
-	if rej := e.check(); rej != nil {
+	if rej := e.check(nil); rej != nil {
 		return rej
 	}
 	return nil
 }
 
-func (e *Envelope) check() *Rejection {
+// check is Check with signatures verified through cache (nil: none).
+func (e *Envelope) check(cache *SigCache) *Rejection {
 	if e.checked {
 		return nil
 	}
@@ -87,16 +88,17 @@ func (e *Envelope) check() *Rejection {
 			return rejectf(RejectBadEncoding, e.ID, ErrBadEncoding, "change does not encode to the envelope's bytes")
 		}
 	}
-	return e.verifyIDSig()
+	return e.verifyIDSig(cache)
 }
 
 // verifyIDSig checks the ID and the signature of an envelope whose Change
-// was decoded from Raw, and marks it checked.
-func (e *Envelope) verifyIDSig() *Rejection {
+// was decoded from Raw, and marks it checked. The signature is verified
+// through cache (nil: no cache).
+func (e *Envelope) verifyIDSig(cache *SigCache) *Rejection {
 	if crdt.HashChange(e.Raw) != e.ID {
 		return reject(RejectBadID, e.ID, ErrBadID)
 	}
-	if !Verify(e.Change.Author, e.ID, &e.Sig) {
+	if !cache.Verify(e.Change.Author, e.ID, &e.Sig) {
 		return reject(RejectBadSignature, e.ID, ErrBadSignature)
 	}
 	e.checked = true

@@ -98,7 +98,11 @@ func DecodeProof(b []byte) (*EquivocationProof, error) {
 // Verify checks the proof on its own: both IDs are the hashes of their
 // changes, both signatures verify under the same author, the changes are
 // for the same document, they differ, and they conflict ([Conflicts]).
-func (p *EquivocationProof) Verify() error {
+func (p *EquivocationProof) Verify() error { return p.VerifyCached(nil) }
+
+// VerifyCached is [EquivocationProof.Verify] with the two signatures
+// verified through cache (nil: no cache). Same answer for every proof.
+func (p *EquivocationProof) VerifyCached(cache *SigCache) error {
 	if p == nil || p.A == nil || p.B == nil || p.A.Change == nil || p.B.Change == nil {
 		return fmt.Errorf("%w: incomplete proof", ErrBadEncoding)
 	}
@@ -121,7 +125,7 @@ func (p *EquivocationProof) Verify() error {
 		if crdt.HashChange(e.Raw) != e.ID {
 			return fmt.Errorf("bft: verify proof: %w (%s)", ErrBadID, e.ID.Short())
 		}
-		if !Verify(e.Change.Author, e.ID, &e.Sig) {
+		if !cache.Verify(e.Change.Author, e.ID, &e.Sig) {
 			return fmt.Errorf("bft: verify proof: %w (%s)", ErrBadSignature, e.ID.Short())
 		}
 	}

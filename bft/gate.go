@@ -143,7 +143,8 @@ func (g *Gate) Metrics() Metrics {
 
 // ReceiveBytes runs both stages on an encoded envelope from peer from: a
 // duplicate is dropped by its claimed ID before any work, then
-// [CheckStateless], then [Gate.Receive]. Stage 1 rejections are counted.
+// [CheckStateless] (through [GateConfig.SigCache]), then [Gate.Receive].
+// Stage 1 rejections are counted.
 func (g *Gate) ReceiveBytes(from string, b []byte, now time.Time) Result {
 	if id, ok := PeekID(b); ok && g.Has(id) {
 		var res Result
@@ -152,7 +153,7 @@ func (g *Gate) ReceiveBytes(from string, b []byte, now time.Time) Result {
 		g.m.Duplicates++
 		return res
 	}
-	env, rej := CheckStateless(g.docID, b)
+	env, rej := CheckStatelessCached(g.docID, b, g.cfg.SigCache)
 	if rej != nil {
 		var res Result
 		g.expire(now, &res)
@@ -165,7 +166,8 @@ func (g *Gate) ReceiveBytes(from string, b []byte, now time.Time) Result {
 // Receive runs stage 2 on env, a change from peer from, at time now (which
 // also expires buffered changes whose TTL has passed). env should come
 // from [CheckStateless] or [Sign]; otherwise (e.g. from [DecodeEnvelope])
-// its ID and signature are verified here first. The Gate keeps env.
+// its ID and signature are verified here first (through
+// [GateConfig.SigCache]). The Gate keeps env.
 func (g *Gate) Receive(from string, env *Envelope, now time.Time) Result {
 	var res Result
 	g.expire(now, &res)
@@ -183,7 +185,7 @@ func (g *Gate) Receive(from string, env *Envelope, now time.Time) Result {
 		g.m.Duplicates++
 		return res
 	}
-	if rej := env.check(); rej != nil {
+	if rej := env.check(g.cfg.SigCache); rej != nil {
 		g.refuse(&res, from, rej)
 		return res
 	}

@@ -16,7 +16,7 @@ import (
 func TestHygiene(t *testing.T) {
 	allowed := map[string]bool{
 		"crypto/ed25519": true, "encoding/binary": true, "encoding/hex": true, "errors": true,
-		"fmt": true, "slices": true, "strconv": true, "time": true,
+		"fmt": true, "slices": true, "strconv": true, "sync": true, "time": true,
 		"github.com/convergenode/convergenode/crdt": true,
 	}
 	files, err := filepath.Glob("*.go")
