@@ -46,6 +46,18 @@ type Config struct {
 	// this Config. Default: ephemeral.DefaultConfig().
 	Ephemeral ephemeral.Config
 
+	// SigCache, if not nil, remembers successful Ed25519 verifications of
+	// changes (keyed by author key, change ID and signature; see
+	// bft.SigCache) for Step, Restore and the gate. Share one cache
+	// between the replicas of a process and the pubsub validators that
+	// call [ValidateGossipCached] with it, so a gossiped change is
+	// verified once, not twice. It never changes what is accepted, only
+	// what it costs; it is safe for concurrent use, so sharing it does not
+	// break the replica's determinism. It replaces Gate.SigCache (a
+	// non-nil Gate.SigCache is used when this is nil). Default nil: no
+	// cache.
+	SigCache *bft.SigCache
+
 	// TrustLog makes Restore skip the Ed25519 check of the durable log's
 	// entries (it still checks every ID against its bytes, so corruption
 	// is caught): restarts are several times faster, at the price of
@@ -199,6 +211,10 @@ func (c *Config) validate() error {
 	fillInt(&c.ServeBurst, d.ServeBurst)
 	c.ServeBurst = max(c.ServeBurst, c.MaxBatchBytes)
 	fillInt(&c.MaxOutstandingNeeds, d.MaxOutstandingNeeds)
+	if c.SigCache == nil {
+		c.SigCache = c.Gate.SigCache
+	}
+	c.Gate.SigCache = c.SigCache
 	c.Ephemeral.Doc = c.Doc
 	c.Ephemeral.Key = c.Key
 	return nil

@@ -49,7 +49,10 @@
 //	}
 //
 // Pubsub validators call [ValidateGossip] (pure, goroutine-safe) for the
-// stateless check; only messages it accepts should reach Step.
+// stateless check; only messages it accepts should reach Step. A driver
+// that validates and then steps the same message should give the validator
+// and the replica one [bft.SigCache] ([ValidateGossipCached] and
+// [Config.SigCache]), so each change signature is verified once.
 //
 // # Group commit
 //

@@ -23,6 +23,17 @@ import (
 // (duplicates, missing parents, causal validity, presence freshness and
 // rate limits) happen in Step and never make a sender Reject-worthy.
 func ValidateGossip(docID string, topic Topic, data []byte) Verdict {
+	return ValidateGossipCached(docID, topic, data, nil)
+}
+
+// ValidateGossipCached is [ValidateGossip] with change signatures (of a
+// change, or of the two forks of a proof) verified through cache
+// ([bft.SigCache]; nil means no cache). It returns the same verdict as
+// ValidateGossip for every input. Pass the cache the document's replica
+// uses ([Config.SigCache]): the replica's own check of an accepted message
+// in Step is then a cache hit instead of a second Ed25519 verification.
+// Safe for concurrent use.
+func ValidateGossipCached(docID string, topic Topic, data []byte, cache *bft.SigCache) Verdict {
 	if len(data) >= 1 && data[0] != WireVersion {
 		return Ignore
 	}
@@ -35,7 +46,7 @@ func ValidateGossip(docID string, topic Topic, data []byte) Verdict {
 		if m.Type != MsgChange {
 			return Reject
 		}
-		if _, rej := bft.CheckStateless(docID, m.Items[0]); rej != nil {
+		if _, rej := bft.CheckStatelessCached(docID, m.Items[0], cache); rej != nil {
 			return Reject
 		}
 	case TopicEvidence:
@@ -43,7 +54,7 @@ func ValidateGossip(docID string, topic Topic, data []byte) Verdict {
 			return Reject
 		}
 		pr, err := bft.DecodeProof(m.Items[0])
-		if err != nil || pr.Doc() != docID || pr.Verify() != nil {
+		if err != nil || pr.Doc() != docID || pr.VerifyCached(cache) != nil {
 			return Reject
 		}
 	case TopicEphemeral:

@@ -496,7 +496,7 @@ func (r *Replica) receive(p *peer, b []byte) ([]crdt.ID, bool) {
 	if id, ok := bft.PeekID(b); ok && r.gate.Has(id) {
 		return nil, true
 	}
-	env, rej := bft.CheckStateless(r.cfg.Doc, b)
+	env, rej := bft.CheckStatelessCached(r.cfg.Doc, b, r.cfg.SigCache)
 	if rej != nil {
 		r.alert(Alert{Kind: AlertPenalty, Peer: p.id, Reason: rej.Reason.String(), Penalize: rej.Reason.Penalize()})
 		return nil, !rej.Reason.Penalize()
@@ -619,7 +619,7 @@ func (r *Replica) stepEvidence(p *peer, b []byte) {
 		err = errors.New("wrong doc")
 	}
 	if err == nil {
-		err = pr.Verify()
+		err = pr.VerifyCached(r.cfg.SigCache)
 	}
 	if err != nil {
 		r.alert(Alert{Kind: AlertPenalty, Peer: p.id, Reason: "bad-evidence", Penalize: true})
