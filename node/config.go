@@ -78,7 +78,9 @@ type Config struct {
 
 	// Replica overrides the replica's protocol settings (sync interval,
 	// batch sizes, gate quotas); Doc, Key and Flush are set by the node.
-	// Nil uses replica.DefaultConfig().
+	// Nil uses replica.DefaultConfig(). Its SigCache, if set, becomes the
+	// node's signature cache (validators included); otherwise the node
+	// makes its own, shared by its validators and replicas.
 	Replica *replica.Config
 
 	// Logger receives structured logs. Nil discards them.

@@ -17,8 +17,11 @@
 //     topic (replica.GossipID), pubsub signing off
 //     (StrictNoSign; changes carry their own signatures), flood publish and
 //     peer scoring on. The topic validator runs the replica's stateless
-//     check ([replica.ValidateGossip]): Reject (a stage-1 failure: the
+//     check ([replica.ValidateGossipCached]): Reject (a stage-1 failure: the
 //     invalid-message penalty) or Ignore, never a stateful verdict. The
+//     validators and the node's replicas share one bft.SigCache per node,
+//     so a gossiped change's signature is verified once (by the
+//     validator) and Step finds it in the cache. The
 //     replica's alerts (equivocation, non-service, abuse) lower the peer's
 //     app-specific score;
 //   - the sync stream protocol [SyncProtocol] that carries the replica's

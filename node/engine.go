@@ -3,6 +3,7 @@ package node
 import (
 	"time"
 
+	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/crdt"
 )
 
@@ -102,9 +103,11 @@ type Alert struct {
 	Time     time.Time `json:"time"`
 }
 
-// coreFuncs are the engine's stateless entry points.
+// coreFuncs are the engine's stateless entry points. sigs is the node's
+// verified-signature cache, shared by its validators and its engines (so a
+// gossiped change is verified once); nil means no cache.
 type coreFuncs struct {
-	newEngine func(doc string, cfg *Config) (engine, error)
-	validate  func(doc string, t topicKind, data []byte) verdict
+	newEngine func(doc string, cfg *Config, sigs *bft.SigCache) (engine, error)
+	validate  func(doc string, t topicKind, data []byte, sigs *bft.SigCache) verdict
 	msgID     func(t topicKind, data []byte) string
 }

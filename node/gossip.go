@@ -164,7 +164,7 @@ func (n *Node) joinGossip(d *Doc) (*gossip, error) {
 			if from == n.host.ID() {
 				return pubsub.ValidationAccept // our own, already checked by the engine
 			}
-			switch n.core.validate(d.id, kind, m.Data) {
+			switch n.core.validate(d.id, kind, m.Data, n.sigs) {
 			case verdictAccept:
 				return pubsub.ValidationAccept
 			case verdictReject:

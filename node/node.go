@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/crdt"
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -43,6 +44,7 @@ type Node struct {
 	cfg     Config
 	log     *slog.Logger
 	core    coreFuncs
+	sigs    *bft.SigCache // verified signatures, shared by validators and replicas
 	host    host.Host
 	ps      *pubsub.PubSub
 	dht     *dht.IpfsDHT
@@ -79,6 +81,13 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	return newNode(ctx, cfg, replicaCore)
 }
 
+// sigCacheSize bounds the node's verified-signature cache (about 150 bytes
+// per entry, so ≈ 5 MB). An entry only has to live from a change's
+// gossipsub validation to its Step in the document's loop (the
+// subscription buffer and the inbox hold about 5,000 messages per
+// document); a miss only costs a second verification.
+const sigCacheSize = 1 << 15
+
 func newNode(ctx context.Context, cfg Config, core coreFuncs) (_ *Node, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -91,6 +100,11 @@ func newNode(ctx context.Context, cfg Config, core coreFuncs) (_ *Node, err erro
 		penalty: map[peer.ID]*penalty{},
 		scores:  map[peer.ID]float64{},
 		start:   time.Now(),
+	}
+	if cfg.Replica != nil && cfg.Replica.SigCache != nil {
+		n.sigs = cfg.Replica.SigCache
+	} else {
+		n.sigs = bft.NewSigCache(sigCacheSize)
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {

@@ -3,6 +3,7 @@ package node
 import (
 	"time"
 
+	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/crdt"
 	"github.com/convergenode/convergenode/ephemeral"
 	"github.com/convergenode/convergenode/replica"
@@ -11,8 +12,8 @@ import (
 // replicaCore drives replica.Replica: the node's only protocol logic.
 var replicaCore = coreFuncs{
 	newEngine: newReplicaEngine,
-	validate: func(doc string, t topicKind, data []byte) verdict {
-		switch replica.ValidateGossip(doc, replicaTopic(t), data) {
+	validate: func(doc string, t topicKind, data []byte, sigs *bft.SigCache) verdict {
+		switch replica.ValidateGossipCached(doc, replicaTopic(t), data, sigs) {
 		case replica.Accept:
 			return verdictAccept
 		case replica.Reject:
@@ -51,7 +52,7 @@ func nodeTopic(t replica.Topic) topicKind {
 // replicaEngine adapts *replica.Replica to engine.
 type replicaEngine struct{ r *replica.Replica }
 
-func newReplicaEngine(doc string, cfg *Config) (engine, error) {
+func newReplicaEngine(doc string, cfg *Config, sigs *bft.SigCache) (engine, error) {
 	rc := replica.DefaultConfig()
 	if cfg.Replica != nil {
 		rc = *cfg.Replica
@@ -59,6 +60,7 @@ func newReplicaEngine(doc string, cfg *Config) (engine, error) {
 	rc.Doc = doc
 	rc.Key = cfg.Key
 	rc.TrustLog = rc.TrustLog || cfg.TrustLog
+	rc.SigCache = sigs
 	// The node acks a write once its change is durable, so it packs the
 	// group at the next Ready rather than waiting for a Tick.
 	rc.Flush = replica.FlushOnReady
