@@ -43,8 +43,15 @@ type Config struct {
 	// Replica, if set, adjusts every replica's configuration when the
 	// default factory builds it (e.g. SyncInterval).
 	Replica func(*replica.Config)
-	// Validator is the stateless gossip validator; default the replica's.
+	// Validator is the stateless gossip validator; default the replica's
+	// (replica.ValidateGossipCached with the simulation's SigCache).
 	Validator Validator
+	// SigCacheSize bounds the signature cache shared by every replica and
+	// the validator of one simulation (bft.SigCache: a successful check of
+	// a (key, ID, signature) triple is done once per simulation, whatever
+	// the number of nodes; the virtual clock is still charged VerifyCost
+	// per node). Default 65536 entries; negative disables the cache.
+	SigCacheSize int
 	// Namespace extracts the namespace of an ephemeral gossip message, for
 	// filtered topologies; default the replica adapter's.
 	Namespace func(data []byte) string
@@ -128,8 +135,8 @@ func (c *Config) validate() error {
 	if c.Factory == nil {
 		c.Factory = ReplicaFactory(c.Replica)
 	}
-	if c.Validator == nil {
-		c.Validator = defaultValidator
+	if c.SigCacheSize == 0 {
+		c.SigCacheSize = 1 << 16
 	}
 	if c.Namespace == nil {
 		c.Namespace = defaultNamespace

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/crdt"
 )
 
@@ -135,6 +136,9 @@ type NodeConfig struct {
 	Log [][]byte
 	// Now is the node's clock at construction.
 	Now time.Time
+	// SigCache is the simulation's shared signature cache (nil: none).
+	// Its contents never change a result, only the wall-clock cost.
+	SigCache *bft.SigCache
 }
 
 // Factory builds a node. The default is the replica adapter.

@@ -36,6 +36,7 @@ func newReplicaNode(cfg NodeConfig, tune func(*replica.Config)) (*ReplicaNode, e
 	rc.Doc = cfg.Doc
 	rc.Key = cfg.Key
 	rc.Rand = cfg.Rand
+	rc.SigCache = cfg.SigCache
 	if tune != nil {
 		tune(&rc)
 	}
@@ -178,9 +179,16 @@ func batchItems(data []byte) int {
 	return len(m.Items)
 }
 
-// defaultValidator is the replica's stateless gossip validator.
-func defaultValidator(doc string, topic Topic, data []byte) Verdict {
-	switch replica.ValidateGossip(doc, replicaTopic(topic), data) {
+// cachedValidator is the replica's stateless gossip validator, checking
+// signatures through cache.
+func cachedValidator(cache *bft.SigCache) Validator {
+	return func(doc string, topic Topic, data []byte) Verdict {
+		return verdictOf(replica.ValidateGossipCached(doc, replicaTopic(topic), data, cache))
+	}
+}
+
+func verdictOf(v replica.Verdict) Verdict {
+	switch v {
 	case replica.Accept:
 		return Accept
 	case replica.Ignore:

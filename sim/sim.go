@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/crdt"
 	"github.com/convergenode/convergenode/topology"
 	"lukechampine.com/blake3"
@@ -39,6 +40,8 @@ type Sim struct {
 	groups []int32            // partition group per node (nil = none)
 	oneway []cut              // one-way cuts
 	links  map[uint64]*Link   // per directed link overrides
+
+	sigCache *bft.SigCache // shared by every replica and the validator
 
 	trace     uint64 // running FNV-1a trace hash
 	events    uint64
@@ -127,6 +130,12 @@ func New(cfg Config) (*Sim, error) {
 		links:  make(map[uint64]*Link),
 		trace:  14695981039346656037,
 	}
+	if cfg.SigCacheSize > 0 {
+		s.sigCache = bft.NewSigCache(cfg.SigCacheSize)
+	}
+	if s.cfg.Validator == nil {
+		s.cfg.Validator = cachedValidator(s.sigCache)
+	}
 	s.inv = newInvariants(s)
 	s.met = newMetrics(s)
 	scen, err := topology.New(cfg.Topology, cfg.Nodes, cfg.Params, rand.New(rand.NewPCG(cfg.Seed, 0x7090)))
@@ -191,13 +200,14 @@ func (s *Sim) addPeer(i int) error {
 
 func (s *Sim) startNode(p *peer, log [][]byte) error {
 	n, err := s.cfg.Factory(NodeConfig{
-		Index: p.i,
-		Peer:  p.id,
-		Doc:   s.cfg.Doc,
-		Key:   p.key,
-		Rand:  rand.New(rand.NewPCG(s.cfg.Seed^uint64(p.i)<<20, uint64(p.restart))),
-		Log:   log,
-		Now:   s.nodeNow(p),
+		Index:    p.i,
+		Peer:     p.id,
+		Doc:      s.cfg.Doc,
+		Key:      p.key,
+		Rand:     rand.New(rand.NewPCG(s.cfg.Seed^uint64(p.i)<<20, uint64(p.restart))),
+		Log:      log,
+		Now:      s.nodeNow(p),
+		SigCache: s.sigCache,
 	})
 	if err != nil {
 		return fmt.Errorf("sim: start node %d: %w", p.i, err)
