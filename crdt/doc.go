@@ -224,33 +224,14 @@ func (d *Doc) Apply(id ID, c *Change) (ChangeEvent, error) {
 }
 
 func (d *Doc) apply(id ID, c *Change, event bool) (ChangeEvent, error) {
-	if c == nil {
-		return ChangeEvent{}, fmt.Errorf("%w: nil change", ErrInvalid)
-	}
-	if c.Doc != d.opts.ID {
-		return ChangeEvent{}, fmt.Errorf("%w: change %s is for %q, not %q", ErrWrongDoc, id.Short(), c.Doc, d.opts.ID)
-	}
-	if len(c.Ops) == 0 || len(c.Ops) > MaxOps {
-		return ChangeEvent{}, fmt.Errorf("%w: change %s has %d ops", ErrInvalid, id.Short(), len(c.Ops))
-	}
-	for i := range c.Ops {
-		o := &c.Ops[i]
-		bad := (o.Kind == OpUpdate && len(o.Cols) != 1) || (o.Kind == OpDelete && len(o.Cols) != 0) ||
-			o.Kind < OpInsert || o.Kind > OpDelete
-		for k := 1; k < len(o.Cols) && !bad; k++ {
-			bad = o.Cols[k-1].Name >= o.Cols[k].Name // the merge relies on sorted insert columns
-		}
-		if bad {
-			return ChangeEvent{}, fmt.Errorf("%w: change %s op %d malformed", ErrInvalid, id.Short(), i)
-		}
+	if err := d.check(id, c); err != nil {
+		return ChangeEvent{}, err
 	}
 	ni, err := d.g.add(id, c)
 	if err != nil {
 		return ChangeEvent{}, err
 	}
-	if t, ok := d.tips[c.Author]; !ok || c.LastSeq() > t.seq || (c.LastSeq() == t.seq && id.Compare(t.id) > 0) {
-		d.tips[c.Author] = authorTip{seq: c.LastSeq(), id: id}
-	}
+	d.noteTip(id, c)
 	ev := ChangeEvent{ID: id, Change: c}
 	event = event || len(d.subs) > 0
 	d.materialize(uint32(ni)+1, c, event)
@@ -262,6 +243,39 @@ func (d *Doc) apply(id ID, c *Change, event bool) (ChangeEvent, error) {
 		s.fn(ev)
 	}
 	return ev, nil
+}
+
+// check refuses what Apply cannot apply: another document's change, or
+// ops the merge cannot handle.
+func (d *Doc) check(id ID, c *Change) error {
+	if c == nil {
+		return fmt.Errorf("%w: nil change", ErrInvalid)
+	}
+	if c.Doc != d.opts.ID {
+		return fmt.Errorf("%w: change %s is for %q, not %q", ErrWrongDoc, id.Short(), c.Doc, d.opts.ID)
+	}
+	if len(c.Ops) == 0 || len(c.Ops) > MaxOps {
+		return fmt.Errorf("%w: change %s has %d ops", ErrInvalid, id.Short(), len(c.Ops))
+	}
+	for i := range c.Ops {
+		o := &c.Ops[i]
+		bad := (o.Kind == OpUpdate && len(o.Cols) != 1) || (o.Kind == OpDelete && len(o.Cols) != 0) ||
+			o.Kind < OpInsert || o.Kind > OpDelete
+		for k := 1; k < len(o.Cols) && !bad; k++ {
+			bad = o.Cols[k-1].Name >= o.Cols[k].Name // the merge relies on sorted insert columns
+		}
+		if bad {
+			return fmt.Errorf("%w: change %s op %d malformed", ErrInvalid, id.Short(), i)
+		}
+	}
+	return nil
+}
+
+// noteTip records c (ID id) as its author's newest change if it is.
+func (d *Doc) noteTip(id ID, c *Change) {
+	if t, ok := d.tips[c.Author]; !ok || c.LastSeq() > t.seq || (c.LastSeq() == t.seq && id.Compare(t.id) > 0) {
+		d.tips[c.Author] = authorTip{seq: c.LastSeq(), id: id}
+	}
 }
 
 // materialize applies the ops of the change at graph node node-1.
