@@ -53,6 +53,20 @@ var (
 // not depend on any other change: field ranges, sorted unique parents, op
 // shapes, UTF-8 names and the size limits. An encodable change is valid.
 func (c *Change) Validate() error {
+	if err := c.validateHeader(); err != nil {
+		return err
+	}
+	for i := range c.Ops {
+		if err := c.Ops[i].validate(); err != nil {
+			return fmt.Errorf("op %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// validateHeader is the part of Validate that does not look inside the
+// ops (only at their number).
+func (c *Change) validateHeader() error {
 	if len(c.Doc) > MaxDocIDLen {
 		return fmt.Errorf("%w: doc ID is %d bytes, limit %d", ErrTooLarge, len(c.Doc), MaxDocIDLen)
 	}
@@ -82,11 +96,6 @@ func (c *Change) Validate() error {
 	n := uint64(len(c.Ops))
 	if c.Lamport > MaxLamport-n || c.Seq > MaxLamport-n {
 		return fmt.Errorf("%w: lamport %d or seq %d beyond %d", ErrTooLarge, c.Lamport, c.Seq, uint64(MaxLamport))
-	}
-	for i := range c.Ops {
-		if err := c.Ops[i].validate(); err != nil {
-			return fmt.Errorf("op %d: %w", i, err)
-		}
 	}
 	return nil
 }
@@ -306,7 +315,12 @@ func DecodeChange(b []byte) (*Change, error) {
 		slab = slab[:k+n]
 		return slab[k : k+n : k+n]
 	}
+	// The rules of Validate that the decoding does not already enforce
+	// (UTF-8, sorted insert columns) are checked as each string is read,
+	// once per distinct name or row key; the first broken one is reported
+	// after the header checks, as Validate would report it.
 	for i := 0; i < len(c.Ops) && d.err == nil; i++ {
+		d.op = i
 		o := &c.Ops[i]
 		o.Kind = OpKind(d.byte1())
 		o.Table = d.name("table", MaxNameLen)
@@ -321,6 +335,9 @@ func DecodeChange(b []byte) (*Change, error) {
 				o.Cols = cols(nc, len(c.Ops)-i-1)
 				for j := range o.Cols {
 					o.Cols[j].Name = d.name("column", MaxNameLen)
+					if j > 0 && o.Cols[j-1].Name >= o.Cols[j].Name {
+						d.opFault("insert columns not sorted or duplicated at %q", o.Cols[j].Name)
+					}
 					o.Cols[j].Value = d.value()
 				}
 			}
@@ -341,8 +358,11 @@ func DecodeChange(b []byte) (*Change, error) {
 	if d.off != len(b) {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTrailingBytes, len(b)-d.off)
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.validateHeader(); err != nil {
 		return nil, err
+	}
+	if d.fault != nil {
+		return nil, d.fault
 	}
 	return c, nil
 }
@@ -354,6 +374,16 @@ type decoder struct {
 	names   [16]string // table and column names seen in this change
 	nnames  int
 	lastRow string
+	op      int   // index of the op being decoded
+	fault   error // the first op that breaks a rule of Validate
+}
+
+// opFault records that the current op breaks a rule of Validate (with
+// Validate's message), unless an earlier op did.
+func (d *decoder) opFault(format string, args ...any) {
+	if d.fault == nil {
+		d.fault = fmt.Errorf("op %d: %w: %s", d.op, ErrInvalid, fmt.Sprintf(format, args...))
+	}
 }
 
 // raw reads a length-prefixed non-empty byte string without copying it.
@@ -392,6 +422,9 @@ func (d *decoder) name(what string, limit int) string {
 		}
 	}
 	s := string(b)
+	if !utf8.ValidString(s) {
+		d.opFault("%s name is not UTF-8", what)
+	}
 	if d.nnames < len(d.names) {
 		d.names[d.nnames] = s
 		d.nnames++
@@ -408,6 +441,9 @@ func (d *decoder) row() string {
 	}
 	if string(b) != d.lastRow {
 		d.lastRow = string(b)
+		if !utf8.ValidString(d.lastRow) {
+			d.opFault("row name is not UTF-8")
+		}
 	}
 	return d.lastRow
 }
@@ -421,6 +457,11 @@ func (d *decoder) fail(base error, format string, args ...any) {
 func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
+	}
+	if d.off < len(d.b) && d.b[d.off] < 0x80 { // one byte: always minimal
+		v := d.b[d.off]
+		d.off++
+		return uint64(v)
 	}
 	v, n := binary.Uvarint(d.b[d.off:])
 	if n <= 0 {
@@ -534,7 +575,11 @@ func (d *decoder) value() Value {
 		d.fixed(f[:])
 		return Value{kind: KindFloat, n: binary.BigEndian.Uint64(f[:])}
 	case KindString, KindBytes:
-		return Value{kind: k, s: d.str(k.String()+" value", MaxValueLen, false)}
+		s := d.str(k.String()+" value", MaxValueLen, false)
+		if k == KindString && d.err == nil && !utf8.ValidString(s) {
+			d.opFault("string value is not UTF-8")
+		}
+		return Value{kind: k, s: s}
 	}
 	d.fail(ErrInvalid, "unknown value kind %d", k)
 	return Value{}
