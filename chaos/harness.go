@@ -105,11 +105,6 @@ type Cluster struct {
 	cut     map[[2]int]bool
 	group   map[int]int // partition group per member; absent: group 0
 	opts    map[[2]int]mocknet.LinkOptions
-	proofs  map[int]map[string]bool // member -> equivocating authors it alerted about
-	full    map[int]bool            // members whose alert ring filled up
-
-	stop chan struct{}
-	done chan struct{}
 }
 
 // NewCluster returns an empty cluster.
@@ -118,72 +113,14 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 	mn := mocknet.New()
 	mn.SetLinkDefaults(cfg.Link)
 	c := &Cluster{
-		cfg:    cfg,
-		mn:     mn,
-		wired:  map[[2]int]bool{},
-		cut:    map[[2]int]bool{},
-		group:  map[int]int{},
-		opts:   map[[2]int]mocknet.LinkOptions{},
-		proofs: map[int]map[string]bool{},
-		full:   map[int]bool{},
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		cfg:   cfg,
+		mn:    mn,
+		wired: map[[2]int]bool{},
+		cut:   map[[2]int]bool{},
+		group: map[int]int{},
+		opts:  map[[2]int]mocknet.LinkOptions{},
 	}
-	go c.watchAlerts()
 	return c
-}
-
-// watchAlerts records, every 100 ms, the equivocation alerts of every
-// running honest node: a node keeps only its last 1,000 alerts, and a
-// flood of penalty alerts can push a proof out before the end of a run.
-func (c *Cluster) watchAlerts() {
-	defer close(c.done)
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-		}
-		for _, m := range c.Running() {
-			n := m.Node()
-			if n == nil {
-				continue
-			}
-			c.noteAlerts(m.Index, n.Alerts())
-		}
-	}
-}
-
-// noteAlerts records the equivocation alerts among as for member i.
-func (c *Cluster) noteAlerts(i int, as []node.Alert) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(as) >= 1000 {
-		c.full[i] = true
-	}
-	for _, a := range as {
-		if a.Kind == "equivocation" {
-			if c.proofs[i] == nil {
-				c.proofs[i] = map[string]bool{}
-			}
-			c.proofs[i][a.Author] = true
-		}
-	}
-}
-
-// AlertRingFull returns the members whose node held 1,000 alerts (its
-// limit) at some point: older alerts were dropped.
-func (c *Cluster) AlertRingFull() []int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []int
-	for i := range c.full {
-		out = append(out, i)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // Doc returns the cluster's document ID.
@@ -273,7 +210,6 @@ func (c *Cluster) start(ctx context.Context, m *Member, store node.Storage) erro
 	}
 	c.mu.Lock()
 	m.node, m.doc = n, d
-	delete(c.proofs, m.Index) // a new process must raise its proofs again (from its log)
 	c.mu.Unlock()
 	return nil
 }
@@ -503,12 +439,6 @@ func (c *Cluster) unlinkAll(p peer.ID) {
 
 // Close stops every node and attacker and the mocknet.
 func (c *Cluster) Close() error {
-	select {
-	case <-c.stop:
-	default:
-		close(c.stop)
-	}
-	<-c.done
 	var errs []error
 	for _, m := range c.Members() {
 		if m.Attacker != nil {

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/crdt"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -260,20 +262,34 @@ func (c *Cluster) CheckAcked(l *Ledger) error {
 	return errors.Join(errs...)
 }
 
-// CheckProofs fails if a running honest node has raised no equivocation
-// alert for one of the equivocators (the cluster records them as they
-// come, since a node keeps only its last 1,000 alerts).
+// CheckProofs fails if a running honest node holds no equivocation proof
+// against one of the equivocators, or holds a proof that does not verify.
+// It reads the proofs through the node's public API (node.Doc.Proofs),
+// which keeps them all, and checks each one as an outsider would.
 func (c *Cluster) CheckProofs(equivocators []crdt.Author) error {
 	var errs []error
 	for _, m := range c.Running() {
-		n := m.Node()
-		if n == nil {
+		d := m.Doc()
+		if d == nil {
 			continue
 		}
-		c.noteAlerts(m.Index, n.Alerts())
-		c.mu.Lock()
-		seen := c.proofs[m.Index]
-		c.mu.Unlock()
+		seen := map[string]bool{}
+		for _, p := range d.Proofs() {
+			raw, err := base64.StdEncoding.DecodeString(p.Proof)
+			if err == nil {
+				var pr *bft.EquivocationProof
+				if pr, err = bft.DecodeProof(raw); err == nil {
+					if err = pr.Verify(); err == nil && pr.Author().String() != p.Author {
+						err = fmt.Errorf("proof is against %s, listed as %s", pr.Author().Short(), p.Author)
+					}
+				}
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("proofs everywhere: node %d holds a bad proof: %w", m.Index, err))
+				continue
+			}
+			seen[p.Author] = true
+		}
 		for _, e := range equivocators {
 			if !seen[e.String()] {
 				errs = append(errs, fmt.Errorf("proofs everywhere: node %d has no proof against %s", m.Index, e.Short()))

@@ -147,11 +147,8 @@ type Report struct {
 	P50Ms       float64          `json:"p50_ms"`
 	P99Ms       float64          `json:"p99_ms"`
 	HeapPeakMiB float64          `json:"heap_peak_mib"` // whole process
-	// AlertRingFull lists the honest nodes whose alert list hit its
-	// 1,000-entry limit (older alerts, proofs included, were dropped).
-	AlertRingFull []int   `json:"alert_ring_full,omitempty"`
-	Checks        []Check `json:"checks"`
-	OK            bool    `json:"ok"`
+	Checks      []Check          `json:"checks"`
+	OK          bool             `json:"ok"`
 }
 
 // mustGraylist reports whether every honest node must score an attacker
@@ -447,7 +444,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	add("no lost acknowledged writes", c.CheckAcked(l))
 	add("proofs everywhere", c.CheckProofs(dedupAuthors(equiv)))
 	rep.HeapPeakMiB = mib(peak.Load())
-	rep.AlertRingFull = c.AlertRingFull()
 	var merr error
 	if rep.HeapPeakMiB > cfg.HeapBoundMiB {
 		merr = fmt.Errorf("heap peaked at %.0f MiB, bound %.0f MiB", rep.HeapPeakMiB, cfg.HeapBoundMiB)
@@ -554,9 +550,6 @@ func (r *Report) Text() string {
 	fmt.Fprintf(&b, "converged:  %.2fs after healing, %d changes on every honest node\n", r.ConvergeS, r.Changes)
 	fmt.Fprintf(&b, "delivery:   %.2f%% within 10s, p50 %.1fms, p99 %.1fms\n", 100*r.Delivery, r.P50Ms, r.P99Ms)
 	fmt.Fprintf(&b, "heap peak:  %.0f MiB (whole process)\n", r.HeapPeakMiB)
-	if len(r.AlertRingFull) > 0 {
-		fmt.Fprintf(&b, "alerts:     nodes %v hit the 1,000-alert limit (older alerts dropped)\n", r.AlertRingFull)
-	}
 	if len(r.Attackers) > 0 {
 		fmt.Fprintf(&b, "attackers:\n  %-6s %-15s %6s %6s %7s %10s %10s %10s\n", "member", "attack", "rounds", "sent", "invalid", "min score", "max score", "graylisted")
 		for _, a := range r.Attackers {

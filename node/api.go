@@ -32,6 +32,7 @@ import (
 //	DELETE /v1/docs/{doc}/tables/{table}/rows/{row}  delete
 //	POST   /v1/docs/{doc}/tx                         transaction {"ops": [...]}
 //	GET    /v1/docs/{doc}/diff?from=v&to=w           cell diff
+//	GET    /v1/docs/{doc}/proofs                     equivocation proofs (never dropped)
 //	GET    /v1/docs/{doc}/presence                   live ephemeral entries
 //	PUT    /v1/docs/{doc}/presence/{ns}/{key}        set {"value": v}
 //	GET    /v1/docs/{doc}/feed                       WebSocket: changes and presence
@@ -106,6 +107,7 @@ func (n *Node) Handler() http.Handler {
 	h("DELETE /v1/docs/{doc}/tables/{table}/rows/{row}", n.apiDelete)
 	h("POST /v1/docs/{doc}/tx", n.apiTx)
 	h("GET /v1/docs/{doc}/diff", n.apiDiff)
+	h("GET /v1/docs/{doc}/proofs", n.apiProofs)
 	h("GET /v1/docs/{doc}/presence", n.apiPresence)
 	h("PUT /v1/docs/{doc}/presence/{ns}/{key}", n.apiSetPresence)
 	h("GET /v1/docs/{doc}/feed", n.apiFeed)

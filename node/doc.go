@@ -34,7 +34,8 @@
 //     with a rendezvous per document, and AutoNAT, hole punching and the
 //     relay client (all off in [DefaultTestConfig]);
 //   - the local API on loopback ([Node.Handler]): HTTP/JSON documents,
-//     presence, peers, alerts and health, a WebSocket feed, HTTP push/pull
+//     presence, peers, alerts, equivocation proofs ([Doc.Proofs], never
+//     dropped) and health, a WebSocket feed, HTTP push/pull
 //     sync for clients without libp2p, Prometheus /metrics and pprof.
 //
 // # Usage

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"fmt"
 	"testing"
 	"time"
@@ -163,6 +164,7 @@ func TestByzantineNodeRefusedAndScoredDown(t *testing.T) {
 		if !sawEquiv {
 			t.Errorf("node %d: no equivocation alert: %+v", i, h.Alerts())
 		}
+		checkProof(t, i, docs[i], author)
 		if _, pen := h.Score(byz.ID()); pen >= 0 {
 			t.Errorf("node %d: no app-specific penalty for the equivocator", i)
 		}
@@ -176,5 +178,35 @@ func TestByzantineNodeRefusedAndScoredDown(t *testing.T) {
 				t.Fatal("a forged change was applied")
 			}
 		}
+	}
+}
+
+// checkProof checks that d holds exactly one verifiable equivocation proof
+// against author, as an outsider reading the API would.
+func checkProof(t *testing.T, i int, d *Doc, author crdt.Author) {
+	t.Helper()
+	if eq := d.Equivocators(); len(eq) != 1 || eq[0] != author {
+		t.Errorf("node %d: equivocators %v, want [%s]", i, eq, author.Short())
+	}
+	ps := d.Proofs()
+	if len(ps) != 1 {
+		t.Fatalf("node %d: %d proofs, want 1", i, len(ps))
+	}
+	raw, err := base64.StdEncoding.DecodeString(ps[0].Proof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := bft.DecodeProof(raw)
+	if err != nil {
+		t.Fatalf("node %d: proof does not decode: %v", i, err)
+	}
+	if err := pr.Verify(); err != nil {
+		t.Errorf("node %d: proof does not verify: %v", i, err)
+	}
+	if pr.Author() != author || ps[0].Author != author.String() || ps[0].Doc != d.ID() {
+		t.Errorf("node %d: proof %+v is not against %s", i, ps[0], author.Short())
+	}
+	if ps[0].Changes != [2]string{pr.A.ID.String(), pr.B.ID.String()} {
+		t.Errorf("node %d: proof lists changes %v", i, ps[0].Changes)
 	}
 }

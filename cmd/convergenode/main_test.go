@@ -142,6 +142,9 @@ func TestCLI(t *testing.T) {
 	if out := runCLI(t, "--home", h2, "status"); !strings.Contains(out, "notes: 1 changes") {
 		t.Fatalf("status:\n%s", out)
 	}
+	if out := runCLI(t, "--home", h2, "doc", "proofs", "notes"); strings.TrimSpace(out) != "no proofs" {
+		t.Fatalf("doc proofs: %q", out)
+	}
 	n2.stop(t)
 	n1.stop(t)
 	if _, err := os.Stat(h1 + "/api"); !os.IsNotExist(err) {

@@ -306,6 +306,24 @@ func (e *env) docCmd() *cobra.Command {
 	}
 	scan.Flags().StringVar(&at, "at", "", "read at this version (comma-separated change IDs)")
 	doc.AddCommand(get, scan, &cobra.Command{
+		Use:   "proofs DOC",
+		Short: "Print the equivocation proofs the node holds for a document",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ps []node.Proof
+			if err := e.call(cmd.Context(), "GET", "/v1/docs/"+esc(args[0])+"/proofs", nil, &ps); err != nil {
+				return err
+			}
+			return e.print(ps, func(w io.Writer) {
+				if len(ps) == 0 {
+					fmt.Fprintln(w, "no proofs")
+				}
+				for _, p := range ps {
+					fmt.Fprintf(w, "author %s  changes %s %s\n", p.Author, p.Changes[0], p.Changes[1])
+				}
+			})
+		},
+	}, &cobra.Command{
 		Use:   "watch DOC",
 		Short: "Print changes to a document as they are applied",
 		Args:  cobra.ExactArgs(1),
