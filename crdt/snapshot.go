@@ -484,7 +484,8 @@ func (d *Doc) LoadSnapshot(snap []byte, ids []ID, changes []*Change) error {
 	if _, err := parseSnapshot(snap, &snapLoader{d: nd}); err != nil {
 		return err
 	}
-	d.g, d.tables, d.tips, d.names = nd.g, nd.tables, nd.tips, nd.names
+	*d.g = *nd.g // keep the Graph pointer callers may hold
+	d.tables, d.tips, d.names = nd.tables, nd.tips, nd.names
 	return nil
 }
 

@@ -1,0 +1,191 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/convergenode/convergenode/bft"
+	"github.com/convergenode/convergenode/crdt"
+)
+
+// ErrSnapshot is wrapped by RestoreSnapshot when the snapshot cannot be
+// used (unreadable, corrupt, or not matching the log). The replica is then
+// unchanged, and the caller falls back to Restore of the whole log.
+var ErrSnapshot = errors.New("replica: snapshot unusable")
+
+// Snapshot returns the encoded snapshot of the document's current state
+// and version ([crdt.Doc.AppendSnapshot]), to store next to the log. Every
+// change it covers has been in some Ready.Persist before the call; the
+// caller must make the snapshot durable only after those.
+func (r *Replica) Snapshot() []byte { return r.doc.AppendSnapshot(nil) }
+
+// RestoreSnapshot is Restore starting from a snapshot: the log entries the
+// snapshot covers (the causal past of its heads) are added to the document
+// without applying their ops, the tables come from the snapshot, and only
+// the other entries (the tail) are replayed as Restore does.
+//
+// The covered entries are checked against their IDs; their signatures are
+// verified too unless Config.TrustLog is set (the same rule as Restore).
+// They are indexed by the gate with their signatures, in the same causal
+// order Restore would use, so forks among them yield their equivocation
+// proofs again and the restored replica accepts and refuses later inputs
+// exactly as a replica that replayed the whole log.
+//
+// If the snapshot cannot be used (it is corrupt, of another document, or a
+// change it covers is missing or damaged in the log) the error wraps
+// ErrSnapshot and nothing has changed: call Restore(envs). Other errors
+// wrap ErrRestore and are about the tail, as for Restore. Call it before
+// any other input, on a new replica.
+func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
+	if r.doc.Graph().Len() != 0 || r.gate.Metrics().BufferCount != 0 {
+		return fmt.Errorf("%w: the replica is not new", ErrSnapshot)
+	}
+	heads, n, err := crdt.SnapshotHeads(snap)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSnapshot, err)
+	}
+	var errs []error
+	byID := make(map[crdt.ID]*bft.Envelope, len(envs))
+	raw := make(map[crdt.ID][]byte, len(envs))
+	var ids []crdt.ID
+	for i, b := range envs {
+		env, err := bft.DecodeEnvelope(b)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: entry %d: %w", ErrRestore, i, err))
+			continue
+		}
+		if _, dup := byID[env.ID]; !dup {
+			byID[env.ID] = env
+			raw[env.ID] = b
+			ids = append(ids, env.ID)
+		}
+	}
+	order := causalOrder(ids, byID)
+	// The covered set: the causal past of the snapshot's heads.
+	covered := make(map[crdt.ID]bool, n)
+	stack := slices.Clone([]crdt.ID(heads))
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if covered[id] {
+			continue
+		}
+		env, ok := byID[id]
+		if !ok {
+			return fmt.Errorf("%w: change %s is covered but not in the log", ErrSnapshot, id.Short())
+		}
+		covered[id] = true
+		stack = append(stack, env.Change.Parents...)
+	}
+	if uint64(len(covered)) != n {
+		return fmt.Errorf("%w: the snapshot covers %d changes, the log %d", ErrSnapshot, n, len(covered))
+	}
+	var cov, tail []*bft.Envelope
+	for _, env := range order {
+		if covered[env.ID] {
+			cov = append(cov, env)
+		} else {
+			tail = append(tail, env)
+		}
+	}
+	cids := make([]crdt.ID, len(cov))
+	changes := make([]*crdt.Change, len(cov))
+	for k, env := range cov {
+		if crdt.HashChange(env.Raw) != env.ID {
+			return fmt.Errorf("%w: change %s: ID does not match its bytes", ErrSnapshot, env.ID.Short())
+		}
+		cids[k], changes[k] = env.ID, env.Change
+	}
+	if !r.cfg.TrustLog {
+		// Verify before anything changes, so a failure leaves the replica
+		// as it was. (RestoreGate below indexes without verifying again.)
+		for _, env := range cov {
+			if !r.cfg.SigCache.Verify(env.Change.Author, env.ID, &env.Sig) {
+				return fmt.Errorf("%w: change %s: bad signature", ErrSnapshot, env.ID.Short())
+			}
+		}
+	}
+	if err := r.doc.LoadSnapshot(snap, cids, changes); err != nil {
+		return fmt.Errorf("%w: %w", ErrSnapshot, err)
+	}
+	r.restoring = true
+	defer func() { r.restoring = false }()
+	for _, env := range cov {
+		r.nstore++
+		r.store[env.ID] = stored{env: raw[env.ID], n: r.nstore}
+	}
+	if r.cfg.TrustLog {
+		// Trusted tail: apply straight to the document, then index the
+		// whole log (as Restore's trusted path does, but with signatures).
+		for _, env := range tail {
+			if crdt.HashChange(env.Raw) != env.ID {
+				errs = append(errs, fmt.Errorf("%w: change %s: ID does not match its bytes", ErrRestore, env.ID.Short()))
+				continue
+			}
+			if _, err := r.doc.Apply(env.ID, env.Change); err != nil {
+				errs = append(errs, fmt.Errorf("%w: change %s: %w", ErrRestore, env.ID.Short(), err))
+				continue
+			}
+			r.nstore++
+			r.store[env.ID] = stored{env: raw[env.ID], n: r.nstore}
+			cov = append(cov, env)
+		}
+		tail = nil
+	}
+	gate, proofs, err := bft.RestoreGate(r.cfg.Gate, r.doc, cov, false)
+	if err != nil {
+		panic(fmt.Sprintf("replica: restore gate: %v", err)) // cov is exactly the document's changes
+	}
+	r.gate = gate
+	for _, pr := range proofs {
+		r.noteProof(pr, true)
+	}
+	for _, env := range tail {
+		res := r.gate.Receive("", env, r.now)
+		if res.Rejection != nil {
+			errs = append(errs, fmt.Errorf("%w: change %s: %w", ErrRestore, env.ID.Short(), res.Rejection))
+		}
+		r.takeResult("", res)
+	}
+	if n := r.gate.Metrics().BufferCount; n > 0 {
+		errs = append(errs, fmt.Errorf("%w: %d entries miss their parents", ErrRestore, n))
+	}
+	return errors.Join(errs...)
+}
+
+// causalOrder returns the envelopes of ids in the order Restore applies
+// them: a depth-first post-order over parents from the sorted IDs.
+func causalOrder(ids []crdt.ID, byID map[crdt.ID]*bft.Envelope) []*bft.Envelope {
+	ids = slices.Clone(ids)
+	slices.SortFunc(ids, crdt.ID.Compare)
+	done := make(map[crdt.ID]bool, len(ids))
+	order := make([]*bft.Envelope, 0, len(ids))
+	type frame struct {
+		env *bft.Envelope
+		i   int
+	}
+	var stack []frame
+	for _, root := range ids {
+		if done[root] {
+			continue
+		}
+		done[root] = true
+		stack = append(stack[:0], frame{env: byID[root]})
+		for len(stack) > 0 {
+			f := &stack[len(stack)-1]
+			if f.i < len(f.env.Change.Parents) {
+				p := f.env.Change.Parents[f.i]
+				f.i++
+				if pe, ok := byID[p]; ok && !done[p] {
+					done[p] = true
+					stack = append(stack, frame{env: pe})
+				}
+				continue
+			}
+			order = append(order, f.env)
+			stack = stack[:len(stack)-1]
+		}
+	}
+	return order
+}
