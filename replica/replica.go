@@ -460,7 +460,7 @@ func (r *Replica) Step(from PeerID, data []byte) error {
 	switch m.Type {
 	case MsgChange:
 		if missing, ok := r.receive(p, m.Items[0]); ok && len(missing) > 0 {
-			r.askMissing(p, missing, false)
+			r.askMissing(p, missing, false, false)
 		}
 	case MsgEvidence:
 		r.stepEvidence(p, m.Items[0])
@@ -629,7 +629,7 @@ func (r *Replica) stepEvidence(p *peer, b []byte) {
 	// holds both sides like every other honest replica.
 	for _, env := range []*bft.Envelope{pr.A, pr.B} {
 		if missing, ok := r.receive(p, env.Encode()); ok && len(missing) > 0 {
-			r.askMissing(p, missing, false)
+			r.askMissing(p, missing, false, false)
 		}
 	}
 	r.noteProof(pr, false)

@@ -104,16 +104,37 @@ type session struct {
 	recv     uint64 // next incoming batch number
 	recvDone bool
 
-	missing   map[crdt.ID]struct{} // parents the gate reported missing in this session
-	needsOut  bool                 // a needs request is waiting for its answer
-	throttled bool                 // the outgoing stream waits for serve budget
-	requested map[crdt.ID]bool     // the last needs round: ID -> delivered
-	rounds    int                  // needs rounds sent
+	// missing holds parents the gate reported missing during this
+	// session, each marked owed if the peer is accountable for it (see
+	// owedBy).
+	missing   map[crdt.ID]bool
+	needsOut  bool                    // a needs request is waiting for its answer
+	throttled bool                    // the outgoing stream waits for serve budget
+	requested map[crdt.ID]*needStatus // the last needs round
+	unserved  map[crdt.ID]bool        // IDs not owed that the peer did not serve: not asked again
+	rounds    int                     // needs rounds sent
 }
+
+// needStatus is what became of one ID asked for in a needs round.
+type needStatus struct {
+	owed      bool // the peer is accountable for it (see owedBy)
+	delivered bool // the answer carried it
+}
+
+// A peer is accountable for (owes) a change only when it provably claimed
+// to hold it: an honest replica advertises only heads of its own document,
+// and streams or serves only changes it applied, so it holds the whole
+// causal past of both. A session's owed set is therefore the peer's hello
+// heads and the missing parents of changes it sent on its sync stream,
+// plus, transitively, everything our frontier walk finds below them. A
+// change relayed by gossip proves nothing (gossip forwards a change after
+// the stateless check, before the relay holds its parents), so the
+// parents missing below it are asked for too but never owed. Only an owed
+// ID left unserved can bring a penalty (see maybeFinish).
 
 func (r *Replica) newSession(id uint64, initiator bool) *session {
 	return &session{id: id, initiator: initiator, deadline: r.now.Add(r.cfg.SyncTimeout),
-		missing: make(map[crdt.ID]struct{}), requested: make(map[crdt.ID]bool)}
+		missing: make(map[crdt.ID]bool), requested: make(map[crdt.ID]*needStatus), unserved: make(map[crdt.ID]bool)}
 }
 
 func (r *Replica) wireHeads() []crdt.ID {
@@ -348,8 +369,8 @@ func (r *Replica) stepChanges(p *peer, m *Message) {
 	for _, it := range m.Items {
 		if s != nil && m.Reply {
 			if id, ok := bft.PeekID(it); ok {
-				if _, asked := s.requested[id]; asked {
-					s.requested[id] = true
+				if st := s.requested[id]; st != nil {
+					st.delivered = true
 				}
 			}
 		}
@@ -362,15 +383,13 @@ func (r *Replica) stepChanges(p *peer, m *Message) {
 			return
 		}
 		if len(missing) > 0 {
+			// p sent this change on its sync stream, so it vouches for
+			// holding it, and an honest p holds its parents: they are owed.
 			switch {
 			case s != nil:
-				for _, id := range missing {
-					if len(s.missing) < r.cfg.MaxOutstandingNeeds {
-						s.missing[id] = struct{}{}
-					}
-				}
+				s.addMissing(missing, true, r.cfg.MaxOutstandingNeeds)
 			default:
-				r.askMissing(p, missing, m.Reply)
+				r.askMissing(p, missing, m.Reply, true)
 			}
 		}
 	}
@@ -403,8 +422,40 @@ func (r *Replica) maybeFinish(p *peer, s *session) {
 			delete(s.missing, id)
 		}
 	}
-	want := slices.Concat(s.heads, mapKeys(s.missing))
-	need := r.frontier(want)
+	// What the peer owes (its heads and the missing past of what it
+	// streamed) and what we merely hope it has (the missing past of
+	// changes it relayed by gossip).
+	var owedRoots, hopedRoots []crdt.ID
+	for _, id := range mapKeys(s.missing) {
+		if s.missing[id] {
+			owedRoots = append(owedRoots, id)
+		} else {
+			hopedRoots = append(hopedRoots, id)
+		}
+	}
+	owed := r.frontier(slices.Concat(s.heads, owedRoots))
+	need := owed
+	if len(hopedRoots) > 0 {
+		// A relayed change's missing past that the peer left out of an
+		// answer is not to be had from it: ask once, not every round
+		// (the change waits in the causal buffer; a session with a peer
+		// that holds it brings its past).
+		for id, st := range s.requested {
+			if !st.owed && !st.delivered && len(s.unserved) < r.cfg.MaxOutstandingNeeds {
+				s.unserved[id] = true
+			}
+		}
+		var hoped []crdt.ID
+		for _, id := range r.frontier(hopedRoots) {
+			if !s.unserved[id] {
+				hoped = append(hoped, id)
+			}
+		}
+		need = slices.Compact(crdt.SortIDs(slices.Concat(owed, hoped)))
+		if len(need) > MaxMsgIDs {
+			need = need[:MaxMsgIDs]
+		}
+	}
 	if len(need) == 0 && !allIn(g, s.heads) {
 		// Everything is here or buffered, yet a head is not applied: the
 		// gate refused or dropped part of its past. Not this peer's fault
@@ -432,14 +483,20 @@ func (r *Replica) maybeFinish(p *peer, s *session) {
 		return
 	}
 	if s.rounds >= r.cfg.MaxNeedsRounds {
-		// Blame the peer only if it left something we asked for
-		// undelivered; if it delivered and we still miss things (our
-		// gate dropped them), give up quietly.
-		undelivered := false
-		for _, got := range s.requested {
-			undelivered = undelivered || !got
+		// Blame the peer only if, in the last round, it answered without
+		// any of the owed IDs we asked for: it claimed changes it then
+		// does not serve. An answer that carried some of them is progress
+		// (an honest peer whose serve budget ran out cuts its answers
+		// short), and IDs it never claimed are not its fault; give up
+		// quietly then.
+		asked, served := false, false
+		for _, st := range s.requested {
+			if st.owed {
+				asked = true
+				served = served || st.delivered
+			}
 		}
-		if undelivered {
+		if asked && !served {
 			r.failSession(p, s, AlertNonService, "needs-unserved", true)
 		} else {
 			r.failSession(p, s, AlertNonService, "needs-exhausted", false)
@@ -450,8 +507,12 @@ func (r *Replica) maybeFinish(p *peer, s *session) {
 	r.stats.NeedsRounds++
 	s.needsOut = true
 	clear(s.requested)
+	isOwed := make(map[crdt.ID]bool, len(owed))
+	for _, id := range owed {
+		isOwed[id] = true
+	}
 	for _, id := range need {
-		s.requested[id] = false
+		s.requested[id] = &needStatus{owed: isOwed[id]}
 	}
 	r.send(p.id, &Message{Type: MsgNeeds, Session: s.id, IDs: need})
 }
@@ -518,17 +579,14 @@ func (r *Replica) stepNeeds(p *peer, m *Message) {
 // askMissing asks p for the parents of a change it sent outside a
 // session. A second level of missing parents (the answer to a needs was
 // itself incomplete) starts a full session instead: it costs one round
-// trip whatever the depth of the gap.
-func (r *Replica) askMissing(p *peer, missing []crdt.ID, deep bool) {
+// trip whatever the depth of the gap. owed says whether p vouched for the
+// change (it came on p's sync stream) or only relayed it (gossip).
+func (r *Replica) askMissing(p *peer, missing []crdt.ID, deep, owed bool) {
 	if s := p.out; s != nil || p.in != nil {
 		if s == nil {
 			s = p.in
 		}
-		for _, id := range missing {
-			if len(s.missing) < r.cfg.MaxOutstandingNeeds {
-				s.missing[id] = struct{}{}
-			}
-		}
+		s.addMissing(missing, owed, r.cfg.MaxOutstandingNeeds)
 		return
 	}
 	if deep {
@@ -551,6 +609,18 @@ func (r *Replica) askMissing(p *peer, missing []crdt.ID, deep bool) {
 		ask = ask[:MaxMsgIDs]
 	}
 	r.send(p.id, &Message{Type: MsgNeeds, Session: 0, IDs: ask})
+}
+
+// addMissing records parents the gate reported missing, up to limit IDs;
+// an ID owed once stays owed.
+func (s *session) addMissing(ids []crdt.ID, owed bool, limit int) {
+	for _, id := range ids {
+		if o, ok := s.missing[id]; ok {
+			s.missing[id] = o || owed
+		} else if len(s.missing) < limit {
+			s.missing[id] = owed
+		}
+	}
 }
 
 // tickSync times out sessions and requests and starts the periodic sync.
@@ -613,7 +683,7 @@ func (r *Replica) tickSync() {
 
 // mapKeys returns the keys of m, sorted (map order must never leak into
 // the output).
-func mapKeys(m map[crdt.ID]struct{}) []crdt.ID {
+func mapKeys[V any](m map[crdt.ID]V) []crdt.ID {
 	out := make([]crdt.ID, 0, len(m))
 	for id := range m {
 		out = append(out, id)
