@@ -52,23 +52,30 @@ func (c *FloodConfig) fill() {
 
 // FloodReport is what Flood measured.
 type FloodReport struct {
-	Honest        int      `json:"honest"`
-	HonestRate    float64  `json:"honest_rate_per_s"` // all honest nodes together
-	FloodRate     float64  `json:"flood_rate_per_s"`  // invalid changes sent per second
-	HonestWrites  int      `json:"honest_writes"`
-	Invalid       int      `json:"invalid_sent"`
-	Ratio         float64  `json:"ratio"` // invalid sent per honest write, measured
-	InvalidGossip int      `json:"invalid_gossip"`
-	InvalidSync   int      `json:"invalid_sync"` // sent to the victim on the sync stream
-	Delivery      float64  `json:"delivery"`     // share delivered within the window
-	P50Ms         float64  `json:"p50_ms"`
-	P99Ms         float64  `json:"p99_ms"`
-	HeapBaseMiB   float64  `json:"heap_base_mib"` // whole process, after start
-	HeapPeakMiB   float64  `json:"heap_peak_mib"` // whole process, during the flood
-	VictimChanges int      `json:"victim_changes"`
-	VictimScore   float64  `json:"victim_score_of_attacker"`
-	VictimPenalty float64  `json:"victim_penalty_of_attacker"`
-	Violations    []string `json:"violations,omitempty"`
+	Honest        int     `json:"honest"`
+	HonestRate    float64 `json:"honest_rate_per_s"` // all honest nodes together
+	FloodRate     float64 `json:"flood_rate_per_s"`  // invalid changes sent per second
+	HonestWrites  int     `json:"honest_writes"`
+	Invalid       int     `json:"invalid_sent"`
+	Ratio         float64 `json:"ratio"` // invalid sent per honest write, measured
+	InvalidGossip int     `json:"invalid_gossip"`
+	InvalidSync   int     `json:"invalid_sync"` // sent to the victim on the sync stream
+	Delivery      float64 `json:"delivery"`     // share delivered within the window
+	P50Ms         float64 `json:"p50_ms"`
+	P99Ms         float64 `json:"p99_ms"`
+	HeapBaseMiB   float64 `json:"heap_base_mib"` // whole process, after start
+	HeapPeakMiB   float64 `json:"heap_peak_mib"` // whole process, during the flood
+	VictimChanges int     `json:"victim_changes"`
+	VictimScore   float64 `json:"victim_score_of_attacker"`
+	VictimPenalty float64 `json:"victim_penalty_of_attacker"`
+	// GraylistedS is when the victim first scored the attacker below the
+	// graylist threshold, in seconds from the start of the flood (-1:
+	// never). From then on the victim lets at most 20 sync frames a
+	// second from it through; AlertsAfterGraylist counts the forged
+	// changes that still reached its gate (one penalty alert each).
+	GraylistedS         float64  `json:"graylisted_s"`
+	AlertsAfterGraylist int      `json:"alerts_after_graylist"`
+	Violations          []string `json:"violations,omitempty"`
 }
 
 // Flood runs honest writers on a full mesh while one attacker sends
@@ -115,6 +122,19 @@ func Flood(ctx context.Context, cfg FloodConfig) (*FloodReport, error) {
 				peak.Store(ms.HeapInuse)
 			}
 			sleepCtx(fctx, 200*time.Millisecond)
+		}
+	}()
+	var grayAt atomic.Int64 // unix nanoseconds; 0: not yet
+	t0 := time.Now()
+	wg.Add(1)
+	go func() { // when does the victim graylist the attacker?
+		defer wg.Done()
+		for fctx.Err() == nil {
+			if s, _ := victim.Node().Score(atk.ID()); s < node.GraylistThreshold {
+				grayAt.Store(time.Now().UnixNano())
+				return
+			}
+			sleepCtx(fctx, 20*time.Millisecond)
 		}
 	}()
 	var writeErrs atomic.Int64
@@ -172,6 +192,15 @@ func Flood(ctx context.Context, cfg FloodConfig) (*FloodReport, error) {
 	r.Delivery, r.P50Ms, r.P99Ms = share, ms(p50), ms(p99)
 	r.VictimChanges = victim.Doc().Len()
 	r.VictimScore, r.VictimPenalty = victim.Node().Score(atk.ID())
+	r.GraylistedS = -1
+	if g := grayAt.Load(); g != 0 {
+		r.GraylistedS = time.Unix(0, g).Sub(t0).Seconds()
+		for _, a := range victim.Node().Alerts() {
+			if a.Peer == atk.ID().String() && a.Penalize && a.Time.UnixNano() > g {
+				r.AlertsAfterGraylist++
+			}
+		}
+	}
 	if snaps, err := c.Snapshots(); err == nil {
 		if err := errors.Join(CheckValidOnly(snaps, outcome.Invalid), CheckSameState(snaps)); err != nil {
 			r.Violations = append(r.Violations, err.Error())

@@ -26,8 +26,9 @@
 //     app-specific score;
 //   - the sync stream protocol [SyncProtocol] that carries the replica's
 //     direct messages (reconciliation in bounded batches), with a frame
-//     size limit and a progress report in the log while a large catch-up
-//     runs;
+//     size limit, a rate limit on the frames of graylisted peers
+//     ([GraylistFrameRate]) and a progress report in the log while a large
+//     catch-up runs;
 //   - a [Storage] (Pebble by default, [MemStorage] for tests): the log of
 //     accepted envelopes, replayed through the gate on restart;
 //   - discovery: static bootstrap peers, mDNS on the LAN, the Kademlia DHT

@@ -13,6 +13,7 @@ type metrics struct {
 	gossipRejected *prometheus.CounterVec
 	syncInBytes    prometheus.Counter
 	syncOutBytes   prometheus.Counter
+	syncDropped    prometheus.Counter
 	alerts         *prometheus.CounterVec
 	apiRequests    *prometheus.CounterVec
 }
@@ -29,11 +30,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		gossipOut:      c("gossip_messages_out_total", "Gossip messages published."),
 		syncInBytes:    c("sync_bytes_in_total", "Bytes read from sync streams."),
 		syncOutBytes:   c("sync_bytes_out_total", "Bytes written to sync streams."),
+		syncDropped:    c("sync_frames_dropped_total", "Sync frames from graylisted peers dropped over their rate limit."),
 		persistSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "convergenode", Name: "persist_seconds", Help: "Time to make one batch durable (fsync).", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 		gossipRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "convergenode", Name: "gossip_rejected_total", Help: "Gossip messages rejected by the stateless check (sender penalised)."}, []string{"topic"}),
 		alerts:         prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "convergenode", Name: "alerts_total", Help: "Alerts raised by replicas."}, []string{"reason"}),
 		apiRequests:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "convergenode", Name: "api_requests_total", Help: "Local API requests by route and status class."}, []string{"route", "code"}),
 	}
-	reg.MustRegister(m.applied, m.persisted, m.persistSeconds, m.storageErrors, m.gossipIn, m.gossipOut, m.gossipRejected, m.syncInBytes, m.syncOutBytes, m.alerts, m.apiRequests)
+	reg.MustRegister(m.applied, m.persisted, m.persistSeconds, m.storageErrors, m.gossipIn, m.gossipOut, m.gossipRejected, m.syncInBytes, m.syncOutBytes, m.syncDropped, m.alerts, m.apiRequests)
 	return m
 }

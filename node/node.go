@@ -365,6 +365,15 @@ func (n *Node) Peers() []PeerInfo {
 	return out
 }
 
+// graylisted reports whether p's last gossipsub score is below the
+// graylist threshold.
+func (n *Node) graylisted(p peer.ID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s, ok := n.scores[p]
+	return ok && s < graylistThreshold
+}
+
 // Score returns p's last gossipsub score and its app-specific penalty.
 func (n *Node) Score(p peer.ID) (score, penalty float64) {
 	n.mu.Lock()

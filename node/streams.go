@@ -13,6 +13,20 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"golang.org/x/time/rate"
+)
+
+// A peer whose gossipsub score is below the graylist threshold gets at
+// most graylistFrameRate sync frames a second (burst graylistFrameBurst)
+// through to its documents; the rest are read and dropped before any
+// decoding or signature check. Gossipsub already ignores such a peer; this
+// keeps its sync streams from costing a verify per forged change, while
+// reconciliation with it (it may be honest but unlucky) still makes slow
+// progress: every message of the sync protocol is retried.
+const (
+	graylistFrameRate  = 20
+	graylistFrameBurst = 20
+	maxLimiters        = 4096
 )
 
 // SyncProtocol is the libp2p stream protocol that carries the replicas'
@@ -78,6 +92,9 @@ type streams struct {
 	n     *Node
 	mu    sync.Mutex
 	peers map[peer.ID]*outQueue
+	// limits holds the frame limiters of peers seen graylisted (guarded
+	// by mu).
+	limits map[peer.ID]*rate.Limiter
 }
 
 type outQueue struct {
@@ -195,6 +212,7 @@ func (s *streams) handle(st network.Stream) {
 	from := st.Conn().RemotePeer()
 	r := bufio.NewReaderSize(st, 64<<10)
 	var buf []byte
+	var lim *rate.Limiter
 	for {
 		doc, msg, b, err := readFrame(r, s.n.cfg.MaxFrame, buf)
 		buf = b
@@ -208,6 +226,15 @@ func (s *streams) handle(st network.Stream) {
 			return
 		}
 		s.n.met.syncInBytes.Add(float64(len(msg) + len(doc) + 4))
+		if s.n.graylisted(from) {
+			if lim == nil {
+				lim = s.limiter(from)
+			}
+			if !lim.Allow() {
+				s.n.met.syncDropped.Inc()
+				continue
+			}
+		}
 		d := s.n.lookupDoc(doc)
 		if d == nil {
 			continue
@@ -217,4 +244,23 @@ func (s *streams) handle(st network.Stream) {
 			return
 		}
 	}
+}
+
+// limiter returns p's frame limiter for while it is graylisted: one per
+// peer, shared by all its streams, so opening more streams gains nothing.
+func (s *streams) limiter(p peer.ID) *rate.Limiter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.limits == nil {
+		s.limits = map[peer.ID]*rate.Limiter{}
+	}
+	l, ok := s.limits[p]
+	if !ok {
+		if len(s.limits) >= maxLimiters {
+			clear(s.limits) // many graylisted peer IDs: start over, each gets a fresh bucket
+		}
+		l = rate.NewLimiter(graylistFrameRate, graylistFrameBurst)
+		s.limits[p] = l
+	}
+	return l
 }
