@@ -278,9 +278,21 @@ func DecodeChange(b []byte) (*Change, error) {
 	if len(b) > MaxChangeSize {
 		return nil, fmt.Errorf("%w: change is %d bytes, limit %d", ErrTooLarge, len(b), MaxChangeSize)
 	}
+	// The document ID and the row keys are collected in arena (a row key
+	// equal to the previous op's only once), which becomes one string at
+	// the end: one allocation instead of one per key (a 64-op change had
+	// 64). refs says which field gets which part of it; both start on the
+	// stack. A key kept after the change is gone keeps the keys of its
+	// change with it (at most the change's size).
+	var arenaBuf [1024]byte
+	var refsBuf [129]strRef
+	arena, refs := arenaBuf[:0], refsBuf[:0]
 	d := decoder{b: b}
 	c := &Change{}
-	c.Doc = d.str("doc ID", MaxDocIDLen, false)
+	if doc := d.bytes("doc ID", MaxDocIDLen, false); d.err == nil {
+		refs = append(refs, strRef{op: -1, n: int32(len(doc))})
+		arena = append(arena, doc...)
+	}
 	d.fixed(c.Author[:])
 	c.Seq = d.uvarint()
 	c.Lamport = d.uvarint()
@@ -294,6 +306,9 @@ func DecodeChange(b []byte) (*Change, error) {
 	}
 	c.Time = d.varint()
 	nops := d.count("ops", MaxOps)
+	if d.err == nil && nops+1 > cap(refs) && nops*4 <= len(d.b)-d.off {
+		refs = append(make([]strRef, 0, nops+1), refs...)
+	}
 	if d.err == nil {
 		// Each op is at least 4 bytes; refuse counts the input cannot hold
 		// before allocating for them.
@@ -319,12 +334,25 @@ func DecodeChange(b []byte) (*Change, error) {
 	// (UTF-8, sorted insert columns) are checked as each string is read,
 	// once per distinct name or row key; the first broken one is reported
 	// after the header checks, as Validate would report it.
+	var lastTable, lastCol string
 	for i := 0; i < len(c.Ops) && d.err == nil; i++ {
 		d.op = i
 		o := &c.Ops[i]
 		o.Kind = OpKind(d.byte1())
-		o.Table = d.name("table", MaxNameLen)
-		o.Row = d.row()
+		o.Table = d.name("table", MaxNameLen, lastTable)
+		lastTable = o.Table
+		if row := d.raw("row", MaxRowLen); row != nil {
+			r := refs[len(refs)-1] // the previous op's key (or the doc ID)
+			if r.op < 0 || string(row) != string(arena[r.off:r.off+r.n]) {
+				if !utf8.Valid(row) {
+					d.opFault("row name is not UTF-8")
+				}
+				r = strRef{off: int32(len(arena)), n: int32(len(row))}
+				arena = append(arena, row...)
+			}
+			r.op = int32(i)
+			refs = append(refs, r)
+		}
 		switch o.Kind {
 		case OpInsert:
 			nc := d.count("columns", MaxCols)
@@ -334,7 +362,8 @@ func DecodeChange(b []byte) (*Change, error) {
 			if nc > 0 && d.err == nil {
 				o.Cols = cols(nc, len(c.Ops)-i-1)
 				for j := range o.Cols {
-					o.Cols[j].Name = d.name("column", MaxNameLen)
+					o.Cols[j].Name = d.name("column", MaxNameLen, lastCol)
+					lastCol = o.Cols[j].Name
 					if j > 0 && o.Cols[j-1].Name >= o.Cols[j].Name {
 						d.opFault("insert columns not sorted or duplicated at %q", o.Cols[j].Name)
 					}
@@ -343,7 +372,8 @@ func DecodeChange(b []byte) (*Change, error) {
 			}
 		case OpUpdate:
 			o.Cols = cols(1, len(c.Ops)-i-1)
-			o.Cols[0].Name = d.name("column", MaxNameLen)
+			o.Cols[0].Name = d.name("column", MaxNameLen, lastCol)
+			lastCol = o.Cols[0].Name
 			o.Cols[0].Value = d.value()
 		case OpDelete:
 		default:
@@ -354,6 +384,15 @@ func DecodeChange(b []byte) (*Change, error) {
 	}
 	if d.err != nil {
 		return nil, d.err
+	}
+	keys := string(arena)
+	for _, r := range refs {
+		k := keys[r.off : r.off+r.n]
+		if r.op < 0 {
+			c.Doc = k
+		} else {
+			c.Ops[r.op].Row = k
+		}
 	}
 	if d.off != len(b) {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTrailingBytes, len(b)-d.off)
@@ -368,14 +407,19 @@ func DecodeChange(b []byte) (*Change, error) {
 }
 
 type decoder struct {
-	b       []byte
-	off     int
-	err     error
-	names   [16]string // table and column names seen in this change
-	nnames  int
-	lastRow string
-	op      int   // index of the op being decoded
-	fault   error // the first op that breaks a rule of Validate
+	b      []byte
+	off    int
+	err    error
+	names  [16]string // table and column names seen in this change
+	nnames int
+	op     int   // index of the op being decoded
+	fault  error // the first op that breaks a rule of Validate
+}
+
+// strRef says that arena[off:off+n] is the row key of op op, or the
+// document ID if op is -1.
+type strRef struct {
+	op, off, n int32
 }
 
 // opFault records that the current op breaks a rule of Validate (with
@@ -410,11 +454,15 @@ func (d *decoder) raw(what string, limit int) []byte {
 }
 
 // name reads a table or column name, sharing the string with an earlier
-// equal name of the same change.
-func (d *decoder) name(what string, limit int) string {
+// equal name of the same change: prev (the name last read in the same
+// place, or "") is tried first.
+func (d *decoder) name(what string, limit int, prev string) string {
 	b := d.raw(what, limit)
 	if b == nil {
 		return ""
+	}
+	if string(b) == prev {
+		return prev
 	}
 	for _, s := range d.names[:d.nnames] {
 		if string(b) == s {
@@ -430,22 +478,6 @@ func (d *decoder) name(what string, limit int) string {
 		d.nnames++
 	}
 	return s
-}
-
-// row reads a row key, sharing the string with the previous op's key when
-// they are equal.
-func (d *decoder) row() string {
-	b := d.raw("row", MaxRowLen)
-	if b == nil {
-		return ""
-	}
-	if string(b) != d.lastRow {
-		d.lastRow = string(b)
-		if !utf8.ValidString(d.lastRow) {
-			d.opFault("row name is not UTF-8")
-		}
-	}
-	return d.lastRow
 }
 
 func (d *decoder) fail(base error, format string, args ...any) {
@@ -533,25 +565,30 @@ func (d *decoder) byte1() byte {
 }
 
 func (d *decoder) str(what string, limit int, nonEmpty bool) string {
+	return string(d.bytes(what, limit, nonEmpty))
+}
+
+// bytes reads a length-prefixed byte string without copying it.
+func (d *decoder) bytes(what string, limit int, nonEmpty bool) []byte {
 	n := d.uvarint()
 	if d.err != nil {
-		return ""
+		return nil
 	}
 	if n > uint64(limit) {
 		d.fail(ErrTooLarge, "%s is %d bytes, limit %d", what, n, limit)
-		return ""
+		return nil
 	}
 	if uint64(len(d.b)-d.off) < n {
 		d.fail(ErrTruncated, "%s", what)
-		return ""
+		return nil
 	}
 	if nonEmpty && n == 0 {
 		d.fail(ErrInvalid, "empty %s", what)
-		return ""
+		return nil
 	}
-	s := string(d.b[d.off : d.off+int(n)])
+	b := d.b[d.off : d.off+int(n)]
 	d.off += int(n)
-	return s
+	return b
 }
 
 func (d *decoder) value() Value {
