@@ -64,7 +64,8 @@ type gnode struct {
 	pn      uint32
 }
 
-// Nodes live in fixed-size chunks, so growing the graph never copies them.
+// Nodes live in fixed-size chunks, so growing a large graph never copies
+// them; only the first chunk grows (by doubling) up to its full size.
 const (
 	chunkBits = 12
 	chunkSize = 1 << chunkBits
@@ -182,10 +183,24 @@ func (g *Graph) add(id ID, c *Change) (int32, error) {
 		g.parents = append(g.parents, pi)
 	}
 	i := int32(g.n)
-	if g.n&(chunkSize-1) == 0 {
+	switch {
+	case g.n < chunkSize:
+		// The first chunk grows by doubling, so a small graph does not
+		// pay for a whole chunk (a simulation holds thousands of them).
+		if len(g.chunks) == 0 {
+			g.chunks = append(g.chunks, nil)
+		}
+		if c := g.chunks[0]; g.n == cap(c) {
+			g.chunks[0] = make([]gnode, g.n, min(max(2*g.n, 8), chunkSize))
+			copy(g.chunks[0], c)
+		}
+		g.chunks[0] = append(g.chunks[0], n)
+	case g.n&(chunkSize-1) == 0:
 		g.chunks = append(g.chunks, make([]gnode, chunkSize))
+		fallthrough
+	default:
+		*g.node(i) = n
 	}
-	*g.node(i) = n
 	g.n++
 	g.index[id] = i
 	// Heads: drop the parents, add id.
