@@ -76,6 +76,15 @@ type Config struct {
 	// configuration turns it on (trust_log).
 	TrustLog bool
 
+	// SnapshotEvery is how many ops a document applies (local and remote)
+	// between two snapshots of its state written to the store; a snapshot
+	// is also written on a clean Close. On restart the node loads the
+	// snapshot and replays only the log entries it does not cover. 0 means
+	// DefaultSnapshotEvery; negative disables snapshots (every restart
+	// replays the whole log). Taking a snapshot pauses the document's loop
+	// (not its readers) for a time that grows with the number of rows.
+	SnapshotEvery int
+
 	// Replica overrides the replica's protocol settings (sync interval,
 	// batch sizes, gate quotas); Doc, Key and Flush are set by the node.
 	// Nil uses replica.DefaultConfig(). Its SigCache, if set, becomes the

@@ -32,6 +32,7 @@ type Doc struct {
 	nextID int
 	progMu sync.Mutex
 	prog   catchup
+	snap   snapState // owned by the loop (and by openDoc before it starts)
 }
 
 type peerEventKind uint8
@@ -90,7 +91,7 @@ func (n *Node) openDoc(ctx context.Context, id string) (*Doc, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("node: document %q: load: %w", id, err)
 	}
-	if err := e.Restore(envs); err != nil {
+	if err := d.restore(e, envs); err != nil {
 		// The valid entries are kept; report and carry on serving them.
 		n.log.Error("document log has bad entries", "doc", id, "err", err)
 		n.handleAlert(Alert{Doc: id, Kind: "storage", Reason: "restore", Detail: err.Error(), Time: time.Now()})
@@ -159,6 +160,7 @@ func (d *Doc) run(ctx context.Context) {
 		case <-ctx.Done():
 			d.failWrites(pending, ErrNodeClosed)
 			d.drainWrites(ErrNodeClosed)
+			d.maybeSnapshot(ctx, &inflight, true)
 			return
 		case local := <-d.acted:
 			inflight -= d.advance(local)
@@ -198,6 +200,7 @@ func (d *Doc) run(ctx context.Context) {
 			var rd ready
 			if has {
 				rd = d.e.Ready()
+				d.countApplied(&rd)
 			}
 			d.mu.Unlock()
 			if !has && len(pending) == 0 {
@@ -227,6 +230,10 @@ func (d *Doc) run(ctx context.Context) {
 				break
 			}
 		}
+		if !d.maybeSnapshot(ctx, &inflight, false) {
+			d.drainWrites(ErrNodeClosed)
+			return
+		}
 	}
 }
 
@@ -234,7 +241,8 @@ func (d *Doc) run(ctx context.Context) {
 type readyBatch struct {
 	rd    ready
 	acks  []*writeReq
-	local bool // counted in the loop's inflight: report when done
+	local bool   // counted in the loop's inflight: report when done
+	snap  []byte // a snapshot to store after the appends before it (no Ready: not reported)
 }
 
 // gateOnAll makes local writes wait for every batch in the persister, not
@@ -280,6 +288,9 @@ func (d *Doc) persist(ctx context.Context) {
 			}
 		}
 		for _, b := range batch {
+			if b.snap != nil {
+				continue
+			}
 			select {
 			case d.acted <- b.local:
 			case <-ctx.Done():
@@ -323,6 +334,10 @@ func (d *Doc) act(ctx context.Context, batch []*readyBatch) error {
 		d.n.met.persisted.Add(float64(len(envs)))
 	}
 	for _, b := range batch {
+		if b.snap != nil {
+			d.saveSnapshot(b.snap)
+			continue
+		}
 		d.deliverReady(ctx, b.rd)
 		for _, w := range b.acks {
 			w.done <- nil

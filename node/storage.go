@@ -38,13 +38,16 @@ var ErrClosed = errors.New("node: storage closed")
 type MemStorage struct {
 	mu     sync.Mutex
 	logs   map[string][][]byte
+	snaps  map[string][]byte // see SnapshotStorage (snapshot.go)
 	closed bool
 }
 
 var _ Storage = (*MemStorage)(nil)
 
 // NewMemStorage returns an empty in-memory store.
-func NewMemStorage() *MemStorage { return &MemStorage{logs: map[string][][]byte{}} }
+func NewMemStorage() *MemStorage {
+	return &MemStorage{logs: map[string][][]byte{}, snaps: map[string][]byte{}}
+}
 
 // Append implements Storage. It copies envs.
 func (m *MemStorage) Append(doc string, envs [][]byte, _ bool) error {
@@ -118,6 +121,9 @@ func (m *MemStorage) Reopen() *MemStorage {
 	n := NewMemStorage()
 	for d, l := range m.logs {
 		n.logs[d] = slices.Clone(l)
+	}
+	for d, s := range m.snaps {
+		n.snaps[d] = s
 	}
 	return n
 }
