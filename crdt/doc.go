@@ -347,13 +347,15 @@ func share(dst *string, canon string) {
 	}
 }
 
+// touch records that the current change touched row rs. The row's entry
+// is found through rs.touch (a stale index, from an earlier change, names
+// another row or none), so a change of n ops costs O(n), not O(n²).
 func (d *Doc) touch(t *table, key string, rs *rowState, was, won bool) {
-	for k := len(d.touched) - 1; k >= 0; k-- {
-		if d.touched[k].rs == rs {
-			d.touched[k].won = d.touched[k].won || won
-			return
-		}
+	if k := int(rs.touch); k < len(d.touched) && d.touched[k].rs == rs {
+		d.touched[k].won = d.touched[k].won || won
+		return
 	}
+	rs.touch = int32(len(d.touched))
 	d.touched = append(d.touched, touch{t: t, key: key, rs: rs, was: was, won: won})
 }
 

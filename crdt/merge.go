@@ -38,6 +38,7 @@ type rowState struct {
 	key   string // the row key (the map's key, shared by the changes)
 	exist opRef  // newest insert or delete; zero if none seen yet
 	alive bool   // exist is an insert
+	touch int32  // during Apply: the row's index in Doc.touched, if that entry is this row
 	cells []cell // sorted by name; every stamp is >= exist
 }
 
