@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/convergenode/convergenode/crdt"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	cryptopb "github.com/libp2p/go-libp2p/core/crypto/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -110,4 +112,23 @@ func authorPeer(hexKey string) (peer.ID, error) {
 		return "", err
 	}
 	return peer.IDFromPublicKey(pk)
+}
+
+// peerAuthor returns the change author (Ed25519 public key) behind a peer
+// ID string; ok is false for IDs that do not embed an Ed25519 key.
+func peerAuthor(p string) (a crdt.Author, ok bool) {
+	id, err := peer.Decode(p)
+	if err != nil {
+		return a, false
+	}
+	pk, err := id.ExtractPublicKey()
+	if err != nil || pk.Type() != cryptopb.KeyType_Ed25519 {
+		return a, false
+	}
+	raw, err := pk.Raw()
+	if err != nil || len(raw) != len(a) {
+		return a, false
+	}
+	copy(a[:], raw)
+	return a, true
 }

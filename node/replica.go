@@ -78,11 +78,19 @@ func (e *replicaEngine) Propose(ops ...crdt.Op) error     { return e.r.Propose(o
 func (e *replicaEngine) SetPresence(ns, key string, v crdt.Value) error {
 	return e.r.SetPresence(ns, key, v)
 }
-func (e *replicaEngine) PeerUp(p string)   { e.r.PeerUp(replica.PeerID(p)) }
-func (e *replicaEngine) PeerDown(p string) { e.r.PeerDown(replica.PeerID(p)) }
-func (e *replicaEngine) HasReady() bool    { return e.r.HasReady() }
-func (e *replicaEngine) Advance()          { e.r.Advance() }
-func (e *replicaEngine) Doc() *crdt.Doc    { return e.r.Doc() }
+func (e *replicaEngine) PeerUp(p string) { e.r.PeerUp(replica.PeerID(p)) }
+func (e *replicaEngine) PeerDown(p string) {
+	e.r.PeerDown(replica.PeerID(p))
+	// The peer's key is its presence author: its cursors go now, not at
+	// their TTL. If it is still reachable through others, its next
+	// heartbeat brings them back.
+	if a, ok := peerAuthor(p); ok {
+		e.r.PeerLeft(a)
+	}
+}
+func (e *replicaEngine) HasReady() bool { return e.r.HasReady() }
+func (e *replicaEngine) Advance()       { e.r.Advance() }
+func (e *replicaEngine) Doc() *crdt.Doc { return e.r.Doc() }
 func (e *replicaEngine) Envelope(id crdt.ID) ([]byte, bool) {
 	return e.r.Envelope(id)
 }

@@ -15,7 +15,9 @@
 //     commit, timeouts, presence heartbeats and the periodic sync run here;
 //   - [Replica.Propose] and [Replica.SetPresence] are local writes;
 //   - [Replica.PeerUp] and [Replica.PeerDown] report the sync stream to a
-//     peer opening and closing.
+//     peer opening and closing; [Replica.PeerLeft] drops a departed
+//     author's presence at once (the node calls it with the key behind the
+//     peer ID when the peer leaves the document).
 //
 // The replica starts no goroutines, does no I/O, reads no clock and draws
 // randomness only from [Config.Rand]; for the same inputs it produces the
