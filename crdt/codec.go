@@ -431,7 +431,19 @@ func (d *decoder) opFault(format string, args ...any) {
 }
 
 // raw reads a length-prefixed non-empty byte string without copying it.
+// The common case (a length under 128 that fits) is inlined; the rest,
+// and every error, is rawSlow.
 func (d *decoder) raw(what string, limit int) []byte {
+	if off := d.off; d.err == nil && off < len(d.b) {
+		if n := int(d.b[off]); n > 0 && n < 0x80 && n <= limit && n < len(d.b)-off {
+			d.off = off + 1 + n
+			return d.b[off+1 : off+1+n]
+		}
+	}
+	return d.rawSlow(what, limit)
+}
+
+func (d *decoder) rawSlow(what string, limit int) []byte {
 	n := d.uvarint()
 	if d.err != nil {
 		return nil
@@ -486,14 +498,20 @@ func (d *decoder) fail(base error, format string, args ...any) {
 	}
 }
 
+// uvarint reads a minimal unsigned varint. The one-byte case (always
+// minimal) is inlined; the rest is uvarintSlow.
 func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	if d.off < len(d.b) && d.b[d.off] < 0x80 { // one byte: always minimal
+	if d.err == nil && d.off < len(d.b) && d.b[d.off] < 0x80 {
 		v := d.b[d.off]
 		d.off++
 		return uint64(v)
+	}
+	return d.uvarintSlow()
+}
+
+func (d *decoder) uvarintSlow() uint64 {
+	if d.err != nil {
+		return 0
 	}
 	v, n := binary.Uvarint(d.b[d.off:])
 	if n <= 0 {
@@ -552,6 +570,11 @@ func (d *decoder) fixed(dst []byte) {
 }
 
 func (d *decoder) byte1() byte {
+	if d.err == nil && d.off < len(d.b) {
+		c := d.b[d.off]
+		d.off++
+		return c
+	}
 	if d.err != nil {
 		return 0
 	}
