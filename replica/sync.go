@@ -374,7 +374,7 @@ func (r *Replica) stepChanges(p *peer, m *Message) {
 				}
 			}
 		}
-		missing, ok := r.receive(p, it)
+		missing, ok := r.receive(p, it, true)
 		if !ok {
 			// Garbage from a peer that vouched for it: drop the session.
 			if s != nil {
@@ -475,6 +475,7 @@ func (r *Replica) maybeFinish(p *peer, s *session) {
 		}
 		r.send(p.id, &Message{Type: MsgDone, Session: s.id})
 		p.failures = 0
+		r.catchingUp = false
 		if s.initiator {
 			r.stats.SessionsDone++
 			r.stats.RoundTrips += uint64(1 + s.rounds)
@@ -733,6 +734,11 @@ func (r *Replica) pruneWaiting() {
 	for id := range r.waiting {
 		if g.Has(id) || !r.gate.Has(id) {
 			delete(r.waiting, id)
+		}
+	}
+	for id := range r.viaSync {
+		if g.Has(id) || !r.gate.Has(id) {
+			delete(r.viaSync, id)
 		}
 	}
 }
