@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -260,7 +261,14 @@ func BenchmarkNodeLatency10x1000(b *testing.B) {
 	perSecond := benchRate / nodesN
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
+		var tr *latencyTracer
+		if benchTrace {
+			tr = startLatencyTrace()
+		}
 		nodes := benchNodes(b, nodesN)
+		if tr != nil {
+			tr.addNodes(nodes)
+		}
 		waitMesh(b, nodes)
 		var mu sync.Mutex
 		var lat []time.Duration
@@ -280,6 +288,9 @@ func BenchmarkNodeLatency10x1000(b *testing.B) {
 							mu.Lock()
 							lat = append(lat, now.Sub(time.Unix(0, ns)))
 							mu.Unlock()
+							if tr != nil {
+								tr.delivered(self.n, ev, time.Unix(0, ns), now)
+							}
 						}
 					}
 				}
@@ -324,6 +335,10 @@ func BenchmarkNodeLatency10x1000(b *testing.B) {
 		mu.Unlock()
 		for _, n := range nodes {
 			n.Close()
+		}
+		if tr != nil {
+			tr.stop()
+			tr.report(os.Stdout)
 		}
 	}
 }

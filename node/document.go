@@ -56,6 +56,7 @@ type writeReq struct {
 	ops      []crdt.Op
 	presence *PresenceEntry
 	done     chan error
+	taken    time.Time // when the loop took it (set only while tracing)
 }
 
 // catchup tracks a burst of remote changes for the progress report.
@@ -203,6 +204,9 @@ func (d *Doc) run(ctx context.Context) {
 				d.countApplied(&rd)
 			}
 			d.mu.Unlock()
+			if traceHook != nil && has {
+				d.traceReady(&rd, pending)
+			}
 			if !has && len(pending) == 0 {
 				break
 			}
@@ -304,6 +308,9 @@ func (d *Doc) act(ctx context.Context, batch []*readyBatch) error {
 	if err := d.Err(); err != nil {
 		return err
 	}
+	if traceHook != nil {
+		d.traceBatch(batch, tracePersist, traceRPersist)
+	}
 	var envs [][]byte
 	sync := false
 	for _, b := range batch {
@@ -333,6 +340,9 @@ func (d *Doc) act(ctx context.Context, batch []*readyBatch) error {
 		d.n.met.persistSeconds.Observe(time.Since(t0).Seconds())
 		d.n.met.persisted.Add(float64(len(envs)))
 	}
+	if traceHook != nil {
+		d.traceBatch(batch, traceDurable, traceRDurable)
+	}
 	for _, b := range batch {
 		if b.snap != nil {
 			d.saveSnapshot(b.snap)
@@ -358,6 +368,11 @@ func (d *Doc) deliverReady(ctx context.Context, rd ready) {
 	}
 	for _, s := range rd.Send {
 		d.n.sync.send(s.To, d.id, s.Data)
+	}
+	if traceHook != nil {
+		now := time.Now()
+		d.n.traceReadyStage(&rd, tracePublished, true, now)
+		d.n.traceReadyStage(&rd, traceCallback, false, now)
 	}
 	d.subMu.Lock()
 	subs := make([]func(crdt.ChangeEvent), 0, len(d.subs))
@@ -407,6 +422,9 @@ func (d *Doc) stepLocked(m inMsg) {
 		d.e.PeerDown(m.from)
 		return
 	}
+	if traceHook != nil {
+		d.n.traceMsg(traceStep, m.data)
+	}
 	if err := d.e.Step(m.from, m.data); err != nil {
 		d.n.log.Debug("step", "doc", d.id, "peer", m.from, "err", err)
 	}
@@ -418,6 +436,9 @@ func (d *Doc) proposeLocked(w *writeReq, pending []*writeReq) []*writeReq {
 		return pending
 	}
 	var err error
+	if traceHook != nil {
+		w.taken = time.Now()
+	}
 	if w.presence != nil {
 		err = d.e.SetPresence(w.presence.Namespace, w.presence.Key, w.presence.Value)
 	} else {

@@ -85,7 +85,11 @@ func (n *Node) appScore(p peer.ID) float64 {
 }
 
 func (n *Node) startPubsub() error {
-	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
+	var extra []pubsub.Option
+	if t := n.pubsubTracer(); t != nil {
+		extra = append(extra, pubsub.WithRawTracer(t))
+	}
+	ps, err := pubsub.NewGossipSub(n.ctx, n.host, append([]pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(n.messageID),
@@ -93,7 +97,7 @@ func (n *Node) startPubsub() error {
 		pubsub.WithGossipSubParams(gossipParams()),
 		// A gossip message is one replica message (one change, proof or
 		// presence batch): nothing larger is valid, so nothing larger is read.
-		pubsub.WithMaxMessageSize(replica.MaxMessageSize+64<<10),
+		pubsub.WithMaxMessageSize(replica.MaxMessageSize + 64<<10),
 		pubsub.WithValidateQueueSize(1024),
 		pubsub.WithPeerOutboundQueueSize(1024),
 		pubsub.WithPeerScore(n.scoreParams(), &pubsub.PeerScoreThresholds{
@@ -104,7 +108,7 @@ func (n *Node) startPubsub() error {
 			OpportunisticGraftThreshold: 2,
 		}),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.inspectScores), time.Second),
-	)
+	}, extra...)...)
 	if err != nil {
 		return fmt.Errorf("node: gossipsub: %w", err)
 	}
@@ -163,6 +167,9 @@ func (n *Node) joinGossip(d *Doc) (*gossip, error) {
 		val := func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 			if from == n.host.ID() {
 				return pubsub.ValidationAccept // our own, already checked by the engine
+			}
+			if traceHook != nil && kind == topicChanges {
+				n.traceMsg(traceValidate, m.Data)
 			}
 			switch n.core.validate(d.id, kind, m.Data, n.sigs) {
 			case verdictAccept:
@@ -228,6 +235,9 @@ func (n *Node) readTopic(ctx context.Context, d *Doc, sub *pubsub.Subscription) 
 		}
 		if m.ReceivedFrom == n.host.ID() {
 			continue
+		}
+		if traceHook != nil {
+			n.traceMsg(traceDelivered, m.Data)
 		}
 		n.met.gossipIn.Inc()
 		if !d.deliver(ctx, inMsg{from: m.ReceivedFrom.String(), data: m.Data}) {
