@@ -44,11 +44,24 @@ type Envelope struct {
 	// decoded is set when Change was decoded from Raw (DecodeEnvelope), so
 	// the two are known to match.
 	decoded bool
+	// wire is the encoded envelope when known (envelopes shared by an
+	// EnvCache), so Wire need not encode it again; Raw points into it.
+	wire []byte
 }
 
 // Encode returns the canonical wire form of e.
 func (e *Envelope) Encode() []byte {
 	return e.AppendEncode(make([]byte, 0, 1+32+3+len(e.Raw)+64))
+}
+
+// Wire returns the canonical wire form of e, like [Envelope.Encode], but
+// without a copy when e already holds it (envelopes from an [EnvCache]):
+// the result is then shared and must not be modified.
+func (e *Envelope) Wire() []byte {
+	if e.wire != nil {
+		return e.wire
+	}
+	return e.Encode()
 }
 
 // AppendEncode appends the canonical wire form of e to dst.
@@ -138,7 +151,11 @@ func DecodeEnvelope(b []byte) (*Envelope, error) {
 }
 
 // decodeEnvelope parses the framing only (not the change).
-func decodeEnvelope(b []byte) (*Envelope, *Rejection) {
+func decodeEnvelope(b []byte) (*Envelope, *Rejection) { return decodeFraming(b, true) }
+
+// decodeFraming is decodeEnvelope; Raw is a copy of the change bytes if
+// copyRaw, else a slice of b.
+func decodeFraming(b []byte, copyRaw bool) (*Envelope, *Rejection) {
 	if len(b) > MaxEnvelopeSize {
 		return nil, rejectf(RejectBadSize, crdt.ID{}, ErrTooLarge, "envelope is %d bytes, limit %d", len(b), MaxEnvelopeSize)
 	}
@@ -163,7 +180,11 @@ func decodeEnvelope(b []byte) (*Envelope, *Rejection) {
 	if uint64(len(b)-off) != n+64 {
 		return nil, rejectf(RejectBadEncoding, e.ID, ErrBadEncoding, "envelope length %d does not match change length %d", len(b), n)
 	}
-	e.Raw = append([]byte(nil), b[off:off+int(n)]...)
+	if copyRaw {
+		e.Raw = append([]byte(nil), b[off:off+int(n)]...)
+	} else {
+		e.Raw = b[off : off+int(n) : off+int(n)]
+	}
 	copy(e.Sig[:], b[off+int(n):])
 	return e, nil
 }

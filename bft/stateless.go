@@ -34,7 +34,13 @@ func CheckStateless(docID string, b []byte) (*Envelope, *Rejection) {
 // Ed25519 arithmetic for a (key, ID, signature) triple that verified
 // before. Safe for concurrent use, like the cache.
 func CheckStatelessCached(docID string, b []byte, cache *SigCache) (*Envelope, *Rejection) {
-	e, rej := decodeEnvelope(b)
+	return checkStateless(docID, b, true, cache)
+}
+
+// checkStateless is CheckStatelessCached; copyRaw false makes the
+// envelope's Raw point into b instead of a copy.
+func checkStateless(docID string, b []byte, copyRaw bool, cache *SigCache) (*Envelope, *Rejection) {
+	e, rej := decodeFraming(b, copyRaw)
 	if rej != nil {
 		return nil, rej
 	}

@@ -63,7 +63,21 @@ type Change struct {
 	Parents []ID   // heads the author had seen: sorted, no duplicates, at most MaxParents
 	Time    int64  // wall-clock hint in Unix milliseconds; never used for ordering
 	Ops     []Op   // at least one op, at most MaxOps
+
+	// frozen: see Freeze.
+	frozen bool
 }
+
+// Freeze marks c as shared between documents: no Doc writes to it, not
+// even to replace its names and row keys by equal strings the Doc already
+// holds (which [Doc.Apply] otherwise does to keep one copy of each), so
+// several Docs, on several goroutines, may apply and read the same c. A
+// Doc keeps its own copies of names it already had, and c keeps its
+// strings. Freeze must be called before c is shared; it cannot be undone.
+func (c *Change) Freeze() { c.frozen = true }
+
+// Frozen reports whether [Change.Freeze] was called on c.
+func (c *Change) Frozen() bool { return c.frozen }
 
 // LastSeq returns the sequence number of the change's last op.
 func (c *Change) LastSeq() uint64 { return c.Seq + uint64(len(c.Ops)) - 1 }

@@ -218,7 +218,8 @@ func (d *Doc) intern(s string) string {
 // order, before Apply returns. The Doc keeps c: it must not be modified
 // afterwards. Apply may replace strings inside c (names, row keys, the
 // document ID) by equal strings the Doc already holds, to keep one copy of
-// each; the content of c stays the same.
+// each; the content of c stays the same. It never writes to a frozen c
+// ([Change.Freeze]).
 func (d *Doc) Apply(id ID, c *Change) (ChangeEvent, error) {
 	return d.apply(id, c, true)
 }
@@ -283,9 +284,13 @@ func (d *Doc) noteTip(id ID, c *Change) {
 // It also makes the change share strings with the document: table and
 // column names and row keys that the document already holds replace the
 // change's own equal copies, so a long history keeps one copy of each name
-// and key (the content of the change does not change).
+// and key (the content of the change does not change). A frozen change
+// (Change.Freeze) is left as it is.
 func (d *Doc) materialize(node uint32, c *Change, event bool) {
-	share(&c.Doc, d.opts.ID)
+	sh := !c.frozen // a frozen change is never written to (Change.Freeze)
+	if sh {
+		share(&c.Doc, d.opts.ID)
+	}
 	var lastT *table
 	var colIn, colOut string // the last column name shared
 	for i := range c.Ops {
@@ -300,14 +305,21 @@ func (d *Doc) materialize(node uint32, c *Change, event bool) {
 			}
 			lastT = t
 		}
-		share(&o.Table, t.name)
+		if sh {
+			share(&o.Table, t.name)
+		}
 		rs := t.rows[o.Row]
 		if rs == nil {
 			rs = &rowState{key: o.Row}
 			t.rows[o.Row] = rs
 		}
-		share(&o.Row, rs.key)
+		if sh {
+			share(&o.Row, rs.key)
+		}
 		for k := range o.Cols {
+			if !sh {
+				break
+			}
 			name := &o.Cols[k].Name
 			if unsafe.StringData(*name) != unsafe.StringData(colIn) || len(*name) != len(colIn) {
 				colIn, colOut = *name, d.intern(*name)

@@ -57,6 +57,14 @@ type Config struct {
 	// non-nil Gate.SigCache is used when this is nil). Default nil: no
 	// cache.
 	SigCache *bft.SigCache
+	// EnvCache, if not nil, shares checked envelopes (the bytes and the
+	// decoded change, see bft.EnvCache) between the replicas of a process:
+	// Step decodes a change's bytes once per cache, not once per replica,
+	// and every replica that accepts it keeps the same copy. It never
+	// changes what is accepted; it is safe for concurrent use. A simulator
+	// running many replicas of one document holds each change once.
+	// Default nil: every replica decodes and keeps its own copy.
+	EnvCache *bft.EnvCache
 
 	// TrustLog makes Restore skip the Ed25519 check of the durable log's
 	// entries (it still checks every ID against its bytes, so corruption
@@ -129,16 +137,6 @@ type Config struct {
 	// for from one peer outside a session, and the missing parents it
 	// tracks per session. Default 4096.
 	MaxOutstandingNeeds int
-
-	// RegossipRate caps, per second of Tick time (a bucket of one
-	// second's worth), the changes the replica publishes again on the
-	// changes topic because they reached it by reconciliation rather than
-	// gossip: its gossip neighbours probably missed them too. A replica
-	// catching up after being away (new, restarted, or back from having
-	// no peer) does not re-gossip until a session completes. Beyond the
-	// rate, changes are left to reconciliation. Negative disables
-	// re-gossip. Default 256.
-	RegossipRate int
 }
 
 // DefaultConfig returns the default configuration; set Doc and Key (and
@@ -163,7 +161,6 @@ func DefaultConfig() Config {
 		ServeRate:           16 << 20,
 		ServeBurst:          8 << 20,
 		MaxOutstandingNeeds: 4096,
-		RegossipRate:        256,
 	}
 }
 
@@ -222,9 +219,6 @@ func (c *Config) validate() error {
 	fillInt(&c.ServeBurst, d.ServeBurst)
 	c.ServeBurst = max(c.ServeBurst, c.MaxBatchBytes)
 	fillInt(&c.MaxOutstandingNeeds, d.MaxOutstandingNeeds)
-	if c.RegossipRate == 0 {
-		c.RegossipRate = d.RegossipRate
-	}
 	if c.SigCache == nil {
 		c.SigCache = c.Gate.SigCache
 	}

@@ -52,6 +52,13 @@ type Config struct {
 	// the number of nodes; the virtual clock is still charged VerifyCost
 	// per node). Default 65536 entries; negative disables the cache.
 	SigCacheSize int
+	// EnvCacheSize bounds the envelope cache shared by every replica of
+	// one simulation (bft.EnvCache: a change's bytes are decoded once per
+	// simulation and every replica keeps the same copy of its bytes and
+	// decoded form, so memory grows with nodes × changes only by the
+	// per-replica indexes). It never changes a result. Default 65536
+	// envelopes; negative disables the cache.
+	EnvCacheSize int
 	// Namespace extracts the namespace of an ephemeral gossip message, for
 	// filtered topologies; default the replica adapter's.
 	Namespace func(data []byte) string
@@ -137,6 +144,9 @@ func (c *Config) validate() error {
 	}
 	if c.SigCacheSize == 0 {
 		c.SigCacheSize = 1 << 16
+	}
+	if c.EnvCacheSize == 0 {
+		c.EnvCacheSize = 1 << 16
 	}
 	if c.Namespace == nil {
 		c.Namespace = defaultNamespace

@@ -139,6 +139,9 @@ type NodeConfig struct {
 	// SigCache is the simulation's shared signature cache (nil: none).
 	// Its contents never change a result, only the wall-clock cost.
 	SigCache *bft.SigCache
+	// EnvCache is the simulation's shared envelope cache (nil: none),
+	// for replica.Config.EnvCache. It never changes a result either.
+	EnvCache *bft.EnvCache
 }
 
 // Factory builds a node. The default is the replica adapter.

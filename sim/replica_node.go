@@ -37,6 +37,7 @@ func newReplicaNode(cfg NodeConfig, tune func(*replica.Config)) (*ReplicaNode, e
 	rc.Key = cfg.Key
 	rc.Rand = cfg.Rand
 	rc.SigCache = cfg.SigCache
+	rc.EnvCache = cfg.EnvCache
 	if tune != nil {
 		tune(&rc)
 	}

@@ -42,6 +42,7 @@ type Sim struct {
 	links  map[uint64]*Link   // per directed link overrides
 
 	sigCache *bft.SigCache // shared by every replica and the validator
+	envCache *bft.EnvCache // shared by every replica
 
 	trace     uint64 // running FNV-1a trace hash
 	events    uint64
@@ -133,6 +134,9 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.SigCacheSize > 0 {
 		s.sigCache = bft.NewSigCache(cfg.SigCacheSize)
 	}
+	if cfg.EnvCacheSize > 0 {
+		s.envCache = bft.NewEnvCache(cfg.EnvCacheSize)
+	}
 	if s.cfg.Validator == nil {
 		s.cfg.Validator = cachedValidator(s.sigCache)
 	}
@@ -208,6 +212,7 @@ func (s *Sim) startNode(p *peer, log [][]byte) error {
 		Log:      log,
 		Now:      s.nodeNow(p),
 		SigCache: s.sigCache,
+		EnvCache: s.envCache,
 	})
 	if err != nil {
 		return fmt.Errorf("sim: start node %d: %w", p.i, err)
