@@ -137,6 +137,16 @@ type Config struct {
 	// for from one peer outside a session, and the missing parents it
 	// tracks per session. Default 4096.
 	MaxOutstandingNeeds int
+
+	// RegossipRate caps, per second of Tick time (a bucket of one
+	// second's worth), the changes the replica publishes again on the
+	// changes topic because they reached it by reconciliation rather than
+	// gossip: its gossip neighbours probably missed them too. A replica
+	// catching up after being away (new, restarted, or back from having
+	// no peer) does not re-gossip until a session completes. Beyond the
+	// rate, changes are left to reconciliation. Negative disables
+	// re-gossip. Default 256.
+	RegossipRate int
 }
 
 // DefaultConfig returns the default configuration; set Doc and Key (and
@@ -161,6 +171,7 @@ func DefaultConfig() Config {
 		ServeRate:           16 << 20,
 		ServeBurst:          8 << 20,
 		MaxOutstandingNeeds: 4096,
+		RegossipRate:        256,
 	}
 }
 
@@ -219,6 +230,9 @@ func (c *Config) validate() error {
 	fillInt(&c.ServeBurst, d.ServeBurst)
 	c.ServeBurst = max(c.ServeBurst, c.MaxBatchBytes)
 	fillInt(&c.MaxOutstandingNeeds, d.MaxOutstandingNeeds)
+	if c.RegossipRate == 0 {
+		c.RegossipRate = d.RegossipRate
+	}
 	if c.SigCache == nil {
 		c.SigCache = c.Gate.SigCache
 	}

@@ -44,6 +44,18 @@ type Replica struct {
 	// waiting maps each change the gate buffered to its parents, so a
 	// session can ask for the missing ancestors of a buffered head.
 	waiting map[crdt.ID][]crdt.ID
+	// viaSync holds the buffered changes that came on a sync stream: they
+	// are re-gossiped once their parents arrive (see regossip).
+	viaSync map[crdt.ID]struct{}
+	// catchingUp is set from creation, and whenever the first peer comes
+	// up while none was, until a session completes: the replica was away
+	// and what reconciliation brings it now is what it missed, not what
+	// the network missed, so it does not re-gossip.
+	catchingUp bool
+	// regossipTokens is the re-gossip budget (changes), refilled at
+	// RegossipRate per second of Tick time; regossipAt is its last refill.
+	regossipTokens float64
+	regossipAt     time.Time
 
 	pending     []crdt.Op
 	pendingSize int
@@ -75,6 +87,8 @@ type Stats struct {
 	NeedsRounds    uint64 // needs rounds sent in sessions of either role (each costs a round trip)
 	NeedsServed    uint64 // changes sent in answer to needs
 	StreamSent     uint64 // changes sent in session streams
+	Regossiped     uint64 // changes learned by reconciliation and published again (see Config.RegossipRate)
+	RegossipCapped uint64 // changes not re-gossiped because the RegossipRate budget was spent
 }
 
 // Footprint is the size of the replica's per-peer protocol state, the part
@@ -96,9 +110,12 @@ func New(cfg Config) (*Replica, error) {
 		cfg:      cfg,
 		store:    make(map[crdt.ID]stored),
 		waiting:  make(map[crdt.ID][]crdt.ID),
+		viaSync:  make(map[crdt.ID]struct{}),
 		peers:    make(map[PeerID]*peer),
 		proofs:   make(map[[64]byte]*bft.EquivocationProof),
 		proofsBy: make(map[crdt.Author]int),
+
+		catchingUp: true,
 	}
 	r.author = bft.AuthorOf(cfg.Key.Public().(ed25519.PublicKey))
 	r.doc = crdt.NewDoc(crdt.DocOptions{ID: cfg.Doc, Author: r.author, Now: r.nowMs})
@@ -156,7 +173,7 @@ func (r *Replica) Footprint() Footprint {
 		}
 		f.Tracked += len(p.asked)
 	}
-	f.Tracked += len(r.waiting)
+	f.Tracked += len(r.waiting) + len(r.viaSync)
 	return f
 }
 
@@ -377,7 +394,7 @@ func (r *Replica) Tick(now time.Time) {
 	for _, d := range r.gate.Tick(r.now) {
 		r.alert(Alert{Kind: AlertDropped, Peer: PeerID(d.From), Reason: d.Reason.String(), IDs: []crdt.ID{d.ID}})
 	}
-	if len(r.waiting) > 0 {
+	if len(r.waiting) > 0 || len(r.viaSync) > 0 {
 		r.pruneWaiting()
 	}
 	batches, _ := r.eph.Tick(r.now)
@@ -459,7 +476,7 @@ func (r *Replica) Step(from PeerID, data []byte) error {
 	p := r.peer(from)
 	switch m.Type {
 	case MsgChange:
-		if missing, ok := r.receive(p, m.Items[0]); ok && len(missing) > 0 {
+		if missing, ok := r.receive(p, m.Items[0], false); ok && len(missing) > 0 {
 			r.askMissing(p, missing, false, false)
 		}
 	case MsgEvidence:
@@ -491,8 +508,9 @@ const maxWaiting = 1 << 16
 
 // receive runs one encoded envelope from p through the gate. It returns the
 // parents the gate reports missing, and false if the envelope was refused
-// in a way that blames p.
-func (r *Replica) receive(p *peer, b []byte) ([]crdt.ID, bool) {
+// in a way that blames p. viaSync says it came on p's sync stream, not by
+// gossip: once applied, it is re-gossiped (see regossip).
+func (r *Replica) receive(p *peer, b []byte, viaSync bool) ([]crdt.ID, bool) {
 	if id, ok := bft.PeekID(b); ok && r.gate.Has(id) {
 		return nil, true
 	}
@@ -509,12 +527,61 @@ func (r *Replica) receive(p *peer, b []byte) ([]crdt.ID, bool) {
 		if len(r.waiting) < maxWaiting {
 			r.waiting[env.ID] = env.Change.Parents
 		}
+		if viaSync && len(r.viaSync) < maxWaiting {
+			r.viaSync[env.ID] = struct{}{}
+		}
 	}
 	r.takeResult(p.id, res)
+	for _, a := range res.Accepted {
+		// This change if it came by sync, and the changes that came by
+		// sync and waited in the causal buffer for it.
+		if a.ID == env.ID && viaSync {
+			r.regossip(a)
+		} else if _, ok := r.viaSync[a.ID]; ok {
+			delete(r.viaSync, a.ID)
+			r.regossip(a)
+		}
+	}
 	if res.Rejection != nil && res.Rejection.Reason.Penalize() {
 		return nil, false
 	}
 	return res.Missing, true
+}
+
+// regossip publishes on the changes topic a change that reached this
+// replica by reconciliation and was just applied. Gossip missed this
+// replica, so it probably missed some of its gossip neighbours too (on a
+// sparse graph, every node down the path the lost message should have
+// taken), and without this each would wait for a sync with a peer that
+// holds it: one sync interval per hop. The message is byte for byte the
+// author's gossip message (same GossipID), so nodes that saw it already
+// drop the copy unvalidated; its parents are applied here, so a next hop
+// that lacks them gets them from this replica.
+//
+// Two bounds keep it from becoming a flood. A replica that is catching up
+// (just created or restarted, or back from having no peer at all, until
+// its first session completes) re-gossips nothing: what it receives then
+// is what it missed while away, which its neighbours already hold. And at
+// most RegossipRate changes per second of Tick time are published; the
+// rest are left to reconciliation.
+func (r *Replica) regossip(env *bft.Envelope) {
+	if r.catchingUp || r.cfg.RegossipRate < 0 {
+		return
+	}
+	rate := float64(r.cfg.RegossipRate)
+	if r.regossipAt.IsZero() {
+		r.regossipTokens = rate
+	} else if el := r.now.Sub(r.regossipAt); el > 0 {
+		r.regossipTokens = min(rate, r.regossipTokens+el.Seconds()*rate)
+	}
+	r.regossipAt = r.now
+	if r.regossipTokens < 1 {
+		r.stats.RegossipCapped++
+		return
+	}
+	r.regossipTokens--
+	r.stats.Regossiped++
+	r.broadcast(TopicChanges, &Message{Type: MsgChange, Items: [][]byte{r.store[env.ID].env}})
 }
 
 // takeResult records what the gate accepted and the proofs it made.
@@ -628,7 +695,7 @@ func (r *Replica) stepEvidence(p *peer, b []byte) {
 	// Both forks are valid signed changes: take them too, so the document
 	// holds both sides like every other honest replica.
 	for _, env := range []*bft.Envelope{pr.A, pr.B} {
-		if missing, ok := r.receive(p, env.Encode()); ok && len(missing) > 0 {
+		if missing, ok := r.receive(p, env.Encode(), false); ok && len(missing) > 0 {
 			r.askMissing(p, missing, false, false)
 		}
 	}
@@ -660,6 +727,9 @@ func (r *Replica) stepBatch(p *peer, b []byte) {
 // several peers takes the history from one of them).
 func (r *Replica) PeerUp(id PeerID) {
 	p := r.peer(id)
+	if !p.up && !r.anyUp() {
+		r.catchingUp = true // back from having no peer: see regossip
+	}
 	p.up = true
 	r.sendSnapshot(p)
 	r.requestSync(p)
@@ -677,6 +747,16 @@ func (r *Replica) PeerDown(id PeerID) {
 	p.deferred, p.wantSync = nil, false
 	clear(p.asked)
 	r.deferredAny = true // sessions ended: deferred work may proceed
+}
+
+// anyUp reports whether a sync stream to some peer is open.
+func (r *Replica) anyUp() bool {
+	for _, p := range r.peers {
+		if p.up {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Replica) sendSnapshot(p *peer) {
