@@ -21,6 +21,13 @@ type Config struct {
 	// author: an entry is identified by (namespace, author, key), so a peer
 	// can only set or delete its own. Default: none.
 	Shared []string
+	// Namespaces, when not nil, lists the only namespaces this store keeps
+	// from remote authors (a peer that subscribed to some namespaces, as
+	// in a filtered topology): a remote batch is still checked whole (its
+	// signature covers every update), but its updates in other namespaces
+	// are dropped. Local writes are not filtered. Default nil: every
+	// namespace.
+	Namespaces []string
 	// TTL is how long an entry lives after its timestamp: it expires at
 	// Time.Wall + TTL unless a heartbeat renews it. Batches whose time is
 	// already TTL old are refused as stale (ErrStale). Default 30 s.

@@ -14,7 +14,9 @@
 // namespace is identified by (namespace, author, key), so a batch signed by
 // one peer can only ever set or delete that peer's own entries: nobody can
 // move another peer's cursor. Namespaces listed in [Config.Shared] have one
-// entry per key that any author may write (LWW).
+// entry per key that any author may write (LWW). A peer that follows only
+// some namespaces lists them in [Config.Namespaces]: remote updates in other
+// namespaces are verified with their batch, then dropped.
 //
 // Timestamps come from a hybrid logical clock ([Clock]); physical time is
 // always passed in as a value. The store never reads the wall clock, starts

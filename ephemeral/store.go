@@ -75,6 +75,7 @@ type Store struct {
 	skew      int64
 	clock     Clock
 	shared    map[string]bool
+	keep      map[string]bool // Config.Namespaces; nil: all
 	spaces    map[string]*space
 	peers     map[crdt.Author]*peer
 	pending   map[ref]struct{} // local writes not yet in a batch
@@ -105,6 +106,13 @@ func NewStore(cfg Config) (*Store, error) {
 	copy(s.self[:], cfg.Key.Public().(ed25519.PublicKey))
 	for _, ns := range cfg.Shared {
 		s.shared[ns] = true
+	}
+	if cfg.Namespaces != nil {
+		s.cfg.Namespaces = slices.Clone(cfg.Namespaces)
+		s.keep = make(map[string]bool, len(cfg.Namespaces))
+		for _, ns := range cfg.Namespaces {
+			s.keep[ns] = true
+		}
 	}
 	return s, nil
 }
@@ -412,6 +420,9 @@ func (s *Store) merge(b *Batch, now time.Time, verify bool) ([]Event, error) {
 	var evs []Event
 	for i := range b.Updates {
 		u := &b.Updates[i]
+		if s.keep != nil && !s.keep[u.Namespace] {
+			continue // not subscribed
+		}
 		r := &record{author: b.Author, time: u.Time, renewed: b.Time, deleted: u.Delete, value: u.Value, batch: b}
 		if ev, ok := s.put(u.Namespace, s.slotOf(u.Namespace, b.Author, u.Key), r); ok {
 			if evs == nil {
