@@ -334,17 +334,37 @@ func DecodeChange(b []byte) (*Change, error) {
 	// (UTF-8, sorted insert columns) are checked as each string is read,
 	// once per distinct name or row key; the first broken one is reported
 	// after the header checks, as Validate would report it.
+	//
+	// The common case of each field (a short name equal to the previous
+	// op's, a short row key, an int value) is read inline here; anything
+	// else, and every error, goes through the decoder's methods, which
+	// start again from the same offset.
 	var lastTable, lastCol string
 	for i := 0; i < len(c.Ops) && d.err == nil; i++ {
 		d.op = i
 		o := &c.Ops[i]
-		o.Kind = OpKind(d.byte1())
-		o.Table = d.name("table", MaxNameLen, lastTable)
-		lastTable = o.Table
-		if row := d.raw("row", MaxRowLen); row != nil {
+		if d.off < len(d.b) {
+			o.Kind = OpKind(d.b[d.off])
+			d.off++
+		} else {
+			o.Kind = OpKind(d.byte1())
+		}
+		if s, next, ok := shortBytes(d.b, d.off, MaxNameLen); ok && d.err == nil && string(s) == lastTable {
+			d.off = next
+		} else {
+			lastTable = d.name("table", MaxNameLen, lastTable)
+		}
+		o.Table = lastTable
+		row, next, ok := shortBytes(d.b, d.off, MaxRowLen)
+		if ok && d.err == nil {
+			d.off = next
+		} else {
+			row = d.raw("row", MaxRowLen)
+		}
+		if row != nil {
 			r := refs[len(refs)-1] // the previous op's key (or the doc ID)
 			if r.op < 0 || string(row) != string(arena[r.off:r.off+r.n]) {
-				if !utf8.Valid(row) {
+				if !ascii(row) && !utf8.Valid(row) {
 					d.opFault("row name is not UTF-8")
 				}
 				r = strRef{off: int32(len(arena)), n: int32(len(row))}
@@ -372,9 +392,18 @@ func DecodeChange(b []byte) (*Change, error) {
 			}
 		case OpUpdate:
 			o.Cols = cols(1, len(c.Ops)-i-1)
-			o.Cols[0].Name = d.name("column", MaxNameLen, lastCol)
-			lastCol = o.Cols[0].Name
-			o.Cols[0].Value = d.value()
+			if s, next, ok := shortBytes(d.b, d.off, MaxNameLen); ok && d.err == nil && string(s) == lastCol {
+				d.off = next
+			} else {
+				lastCol = d.name("column", MaxNameLen, lastCol)
+			}
+			o.Cols[0].Name = lastCol
+			if v, next, ok := intValue(d.b, d.off); ok && d.err == nil {
+				d.off = next
+				o.Cols[0].Value = v
+			} else {
+				o.Cols[0].Value = d.value()
+			}
 		case OpDelete:
 		default:
 			if d.err == nil {
@@ -404,6 +433,47 @@ func DecodeChange(b []byte) (*Change, error) {
 		return nil, d.fault
 	}
 	return c, nil
+}
+
+// shortBytes reads a length-prefixed byte string of 1 to 127 bytes (at
+// most limit) at b[off:] without copying it; ok is false if there is none
+// there (longer, empty, truncated): the caller then uses the decoder's
+// general path, which reports the error. Small enough to be inlined.
+func shortBytes(b []byte, off, limit int) (s []byte, next int, ok bool) {
+	if off < len(b) {
+		if n := int(b[off]); n > 0 && n < 0x80 && n <= limit && n < len(b)-off {
+			return b[off+1 : off+1+n], off + 1 + n, true
+		}
+	}
+	return nil, off, false
+}
+
+// ascii reports whether b is all ASCII (and so UTF-8); for the short
+// strings of a change it is cheaper than utf8.Valid.
+func ascii(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// intValue reads an int value (kind byte and minimal zigzag varint) at
+// b[off:]; ok is false if there is none there (see shortBytes).
+func intValue(b []byte, off int) (v Value, next int, ok bool) {
+	if off >= len(b) || Kind(b[off]) != KindInt {
+		return Value{}, off, false
+	}
+	u, n := binary.Uvarint(b[off+1:])
+	if n <= 0 || (n > 1 && b[off+n] == 0) { // error, or not minimal
+		return Value{}, off, false
+	}
+	x := int64(u >> 1)
+	if u&1 != 0 {
+		x = ^x
+	}
+	return Value{kind: KindInt, n: uint64(x)}, off + 1 + n, true
 }
 
 type decoder struct {
