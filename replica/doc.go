@@ -81,6 +81,37 @@
 // size and time; a peer that lies or stays silent costs a timeout and is
 // named in an [Alert]. See docs/wire-format.md for the messages.
 //
+// # Blame
+//
+// A peer is penalised for not serving only what it provably claimed to
+// hold: the heads of its hello (an honest replica advertises its own
+// document's heads) and the parents of changes it sent on its sync stream
+// (it streams and serves only changes it applied), and everything below
+// them. A change that came by gossip proves nothing about the peer that
+// forwarded it: pubsub forwards after the stateless check, before the
+// relay has the change's parents. So the parents missing below a gossiped
+// change are asked for (once per session) but never owed, and a session
+// that has all the owed changes completes even if the relay did not have
+// them. After [Config.MaxNeedsRounds] rounds, the peer gets a
+// needs-unserved alert with Penalize set only if its last answer carried
+// none of the owed changes we asked for; an answer that carried some is
+// progress (a serve budget cuts answers short) and ends with an
+// unpenalised needs-exhausted. Silence is never penalised: sessions and
+// requests time out (sync-timeout, needs-timeout), since loss, churn and
+// partitions look the same.
+//
+// # Re-gossip
+//
+// A change that reaches the replica by reconciliation, not gossip, is
+// published again on the changes topic once applied: gossip missed this
+// replica, so it likely missed neighbours too, and on a sparse graph each
+// of them would otherwise wait for its own sync (one sync interval per
+// hop). The message is the author's gossip message byte for byte (same
+// [GossipID]), so nodes that already saw it drop it unvalidated. A replica
+// that is catching up (new, restarted, or back from having no peer, until
+// a session completes) re-gossips nothing, since what it receives is what
+// it alone missed, and [Config.RegossipRate] caps the rest.
+//
 // The subpackage replicatest wires replicas over a lossy, reordering,
 // duplicating in-memory network with a fake clock, plus a Byzantine peer
 // that lies in reconciliation; the tests and benchmarks use it.

@@ -21,9 +21,9 @@ func ChaosConfig(seed uint64) Config {
 		topos = append(topos, "mesh")
 	}
 	cfg := Config{Seed: seed, Nodes: n, Topology: topos[rng.IntN(len(topos))], CheckEvery: true}
-	// Changes that arrive by reconciliation are not gossiped again, so on
-	// sparse graphs catching up takes about one sync interval per hop; a
-	// 1 s interval keeps the convergence bound (Settle) meaningful.
+	// A 1 s sync interval keeps the convergence bound (Settle) meaningful
+	// on sparse graphs, where a repair that re-gossip does not carry (a
+	// Byzantine censor, loss) waits for a sync per hop.
 	cfg.Replica = func(rc *replica.Config) { rc.SyncInterval = time.Second }
 	// A path of ~60 honest nodes (a ring cut by Byzantine nodes) needs
 	// about two minutes; that is the bound.
