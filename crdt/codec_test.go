@@ -3,6 +3,8 @@ package crdt
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -153,5 +155,88 @@ func TestDecodeOpRules(t *testing.T) {
 	in[bytes.Index(in, []byte{1, 1, 0})+1] = 0 // lamport 1 -> 0 (seq 1, lamport 1, prev starts with 0)
 	if _, got := DecodeChange(in); got == nil || got.Error() != c.Validate().Error() {
 		t.Errorf("header first: DecodeChange: %v; Validate: %v", got, c.Validate())
+	}
+}
+
+// TestDecodeRandomRoundTrip: random valid changes, with names, row keys
+// and values on both sides of the decoder's inline paths (lengths around
+// 127 bytes, non-ASCII UTF-8, repeated and changing names and keys, ints
+// of every varint length, every value kind), decode and re-encode to the
+// same bytes and the same ops.
+func TestDecodeRandomRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	str := func(maxLen int) string {
+		n := 1 + rng.IntN(maxLen)
+		if rng.IntN(3) == 0 {
+			n = 120 + rng.IntN(16) // around the one-byte length limit
+		}
+		s := strings.Repeat(string(rune('a'+rng.IntN(3))), n)
+		if rng.IntN(4) == 0 {
+			s = "é" + s // non-ASCII
+		}
+		return s[:min(len(s), maxLen)]
+	}
+	val := func() Value {
+		switch rng.IntN(7) {
+		case 0:
+			return Null()
+		case 1:
+			return Bool(rng.IntN(2) == 0)
+		case 2:
+			return Float(rng.Float64())
+		case 3:
+			return String(str(200))
+		case 4:
+			return Bytes([]byte(str(10)))
+		}
+		return Int(rng.Int64() >> rng.IntN(64)) // every varint length, both signs
+	}
+	for iter := range 500 {
+		var ops []Op
+		table, row, col := str(8), str(8), str(8)
+		for range 1 + rng.IntN(40) {
+			if rng.IntN(4) == 0 {
+				table = str(MaxNameLen)
+			}
+			if rng.IntN(2) == 0 {
+				row = str(300)
+			}
+			if rng.IntN(4) == 0 {
+				col = str(MaxNameLen)
+			}
+			switch rng.IntN(4) {
+			case 0:
+				cols := map[string]Value{}
+				for range rng.IntN(4) {
+					cols[str(5)] = val()
+				}
+				ops = append(ops, Insert(table, row, cols))
+			case 1:
+				ops = append(ops, Delete(table, row))
+			default:
+				ops = append(ops, Update(table, row, col, val()))
+			}
+		}
+		c := &Change{Doc: str(20), Author: Author{byte(iter)}, Seq: 1, Lamport: 1 + rng.Uint64N(1<<40), Time: rng.Int64(), Ops: ops}
+		b, err := c.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := DecodeChange(b)
+		if err != nil {
+			t.Fatalf("iteration %d: %v", iter, err)
+		}
+		b2, err := d.Encode()
+		if err != nil || !bytes.Equal(b, b2) {
+			t.Fatalf("iteration %d: re-encode differs (%v)", iter, err)
+		}
+		if d.Doc != c.Doc || len(d.Ops) != len(c.Ops) {
+			t.Fatalf("iteration %d: decoded change differs", iter)
+		}
+		for i := range d.Ops {
+			if d.Ops[i].Table != c.Ops[i].Table || d.Ops[i].Row != c.Ops[i].Row || len(d.Ops[i].Cols) != len(c.Ops[i].Cols) {
+				t.Fatalf("iteration %d: op %d differs", iter, i)
+			}
+		}
 	}
 }
