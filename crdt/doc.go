@@ -308,10 +308,9 @@ func (d *Doc) materialize(node uint32, c *Change, event bool) {
 		if sh {
 			share(&o.Table, t.name)
 		}
-		rs := t.rows[o.Row]
+		rs := t.get(o.Row)
 		if rs == nil {
-			rs = &rowState{key: o.Row}
-			t.rows[o.Row] = rs
+			rs = t.add(o.Row)
 		}
 		if sh {
 			share(&o.Row, rs.key)
@@ -528,7 +527,7 @@ func (d *Doc) Get(table, row string) (Row, bool) {
 	if t == nil {
 		return Row{}, false
 	}
-	rs := t.rows[row]
+	rs := t.get(row)
 	if rs == nil || !rs.alive {
 		return Row{}, false
 	}
@@ -544,7 +543,7 @@ func (d *Doc) Scan(table string) []Row {
 	keys := t.liveKeys()
 	rows := make([]Row, len(keys))
 	for k, key := range keys {
-		rows[k] = Row{Key: key, Cols: t.rows[key].visibleCols()}
+		rows[k] = Row{Key: key, Cols: t.get(key).visibleCols()}
 	}
 	return rows
 }
@@ -554,6 +553,11 @@ func (t *table) liveKeys() []string {
 	for k, rs := range t.rows {
 		if rs.alive {
 			keys = append(keys, k)
+		}
+	}
+	for i := range t.base { // rows loaded from a snapshot (table.go)
+		if t.base[i].alive {
+			keys = append(keys, t.base[i].key)
 		}
 	}
 	slices.Sort(keys)
@@ -588,7 +592,7 @@ func (d *Doc) StateHash() [32]byte {
 		buf = binary.AppendUvarint(buf, uint64(t.live))
 		h.Write(buf)
 		for _, key := range t.liveKeys() {
-			rs := t.rows[key]
+			rs := t.get(key)
 			buf = appendBytes(buf[:0], key)
 			buf = binary.AppendUvarint(buf, uint64(len(rs.cells)))
 			for _, c := range rs.cells {

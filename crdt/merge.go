@@ -44,9 +44,11 @@ type rowState struct {
 
 // table is the merge state of one table.
 type table struct {
-	name string
-	rows map[string]*rowState
-	live int // rows with alive set
+	name     string
+	rows     map[string]*rowState
+	base     []rowState // rows loaded from a snapshot, sorted by key (see table.go)
+	baseKeys []string   // their keys
+	live     int        // rows with alive set
 }
 
 // cmpStamp compares two op stamps in the total order (lamport, author, seq,

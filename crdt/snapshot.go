@@ -88,21 +88,27 @@ type SnapshotRef struct {
 // give the same bytes. It costs one pass over every row the document
 // holds, plus sorting the table names, row keys and referenced changes.
 func (d *Doc) AppendSnapshot(dst []byte) []byte {
-	// Number the referenced changes by ID.
-	refOf := make(map[uint32]uint32) // graph node + 1 -> ref index + 1
+	// Number the referenced changes by ID: refOf[node] is 1 + the ref
+	// index of graph node node-1 (0: not referenced).
+	refOf := make([]uint32, d.g.n+1)
 	var nodes []uint32
 	mark := func(at opRef) {
-		if at.node != 0 {
-			if _, ok := refOf[at.node]; !ok {
-				refOf[at.node] = 0
-				nodes = append(nodes, at.node)
-			}
+		if at.node != 0 && refOf[at.node] == 0 {
+			refOf[at.node] = 1
+			nodes = append(nodes, at.node)
 		}
 	}
 	names := make([]string, 0, len(d.tables))
 	for name, t := range d.tables {
 		names = append(names, name)
 		for _, rs := range t.rows {
+			mark(rs.exist)
+			for k := range rs.cells {
+				mark(rs.cells[k].at)
+			}
+		}
+		for i := range t.base {
+			rs := &t.base[i]
 			mark(rs.exist)
 			for k := range rs.cells {
 				mark(rs.cells[k].at)
@@ -139,19 +145,28 @@ func (d *Doc) AppendSnapshot(dst []byte) []byte {
 		return binary.AppendUvarint(dst, uint64(at.i))
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(names)))
-	var keys []string
+	var rows []*rowState
 	for _, name := range names {
 		t := d.tables[name]
 		dst = appendBytes(dst, name)
-		keys = keys[:0]
-		for k := range t.rows {
-			keys = append(keys, k)
+		// The base is sorted already: sort the map's rows and merge.
+		rows = rows[:0]
+		for _, rs := range t.rows {
+			rows = append(rows, rs)
 		}
-		slices.Sort(keys)
-		dst = binary.AppendUvarint(dst, uint64(len(keys)))
-		for _, k := range keys {
-			rs := t.rows[k]
-			dst = appendBytes(dst, k)
+		slices.SortFunc(rows, func(a, b *rowState) int { return cmpString(a.key, b.key) })
+		dst = binary.AppendUvarint(dst, uint64(len(rows)+len(t.base)))
+		i, j := 0, 0
+		for i < len(t.base) || j < len(rows) {
+			var rs *rowState
+			if j == len(rows) || (i < len(t.base) && t.baseKeys[i] < rows[j].key) {
+				rs = &t.base[i]
+				i++
+			} else {
+				rs = rows[j]
+				j++
+			}
+			dst = appendBytes(dst, rs.key)
 			dst = ref(dst, rs.exist)
 			dst = binary.AppendUvarint(dst, uint64(len(rs.cells)))
 			for _, c := range rs.cells {
@@ -496,11 +511,13 @@ type snapLoader struct {
 	nodes []uint32 // graph node + 1 of every ref
 
 	t     *table
-	rows  []rowState // slab for the current table
+	ri    int // index of the current row in t.base
 	rs    *rowState
 	key   []byte // the current row's key (aliases the input)
 	exist *Op
 	cells []cell // slab
+
+	recent [8]string // column names interned lately
 }
 
 // header checks the snapshot's header against the graph.
@@ -539,17 +556,32 @@ func (l *snapLoader) op(r SnapshotRef, key []byte) (*Op, opRef, error) {
 	return o, at, nil
 }
 
+// intern returns the document's copy of a column name, remembering the
+// last few (rows mostly repeat the same columns).
+func (l *snapLoader) intern(name []byte) string {
+	for _, s := range l.recent {
+		if s == string(name) {
+			return s
+		}
+	}
+	s := l.d.intern(string(name))
+	copy(l.recent[1:], l.recent[:])
+	l.recent[0] = s
+	return s
+}
+
 func (l *snapLoader) table(name []byte, nrows int) error {
 	n := l.d.intern(string(name))
-	l.t = &table{name: n, rows: make(map[string]*rowState, nrows)}
+	// The rows go to the table's sorted base (table.go), not its map.
+	l.t = &table{name: n, rows: make(map[string]*rowState), base: make([]rowState, nrows), baseKeys: make([]string, nrows)}
 	l.d.tables[n] = l.t
-	l.rows = make([]rowState, nrows)
+	l.ri = -1
 	return nil
 }
 
 func (l *snapLoader) row(key []byte, exist SnapshotRef, ncells int) error {
-	rs := &l.rows[0]
-	l.rows = l.rows[1:]
+	l.ri++
+	rs := &l.t.base[l.ri]
 	l.rs, l.key, l.exist = rs, key, nil
 	if exist.Change != 0 {
 		o, at, err := l.op(exist, key)
@@ -571,9 +603,7 @@ func (l *snapLoader) row(key []byte, exist SnapshotRef, ncells int) error {
 		rs.cells = l.cells[:0:ncells]
 		l.cells = l.cells[ncells:]
 	}
-	if rs.key != "" {
-		l.t.rows[rs.key] = rs
-	} // else the first cell (which names an op) gives the key
+	l.t.baseKeys[l.ri] = rs.key // else the first cell (which names an op) gives the key
 	return nil
 }
 
@@ -593,7 +623,7 @@ func (l *snapLoader) cell(name []byte, r SnapshotRef) error {
 		if rs.key == "" {
 			// Share the key with the change, as Apply does.
 			rs.key = o.Row
-			l.t.rows[rs.key] = rs
+			l.t.baseKeys[l.ri] = rs.key
 		}
 	} else {
 		o = l.exist
@@ -614,11 +644,7 @@ func (l *snapLoader) cell(name []byte, r SnapshotRef) error {
 	default:
 		return fmt.Errorf("%w: cell %s/%s.%s written by a delete", ErrInvalid, l.t.name, rs.key, name)
 	}
-	n, ok := l.d.names[string(name)]
-	if !ok {
-		n = l.d.intern(string(name))
-	}
-	rs.cells = append(rs.cells, cell{name: n, v: v, at: at})
+	rs.cells = append(rs.cells, cell{name: l.intern(name), v: v, at: at})
 	return nil
 }
 

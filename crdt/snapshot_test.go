@@ -3,6 +3,7 @@ package crdt
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"reflect"
@@ -351,4 +352,77 @@ func reversed[T any](s []T) []T {
 	out := slices.Clone(s)
 	slices.Reverse(out)
 	return out
+}
+
+// snapBenchChanges: 1,000 changes of 1,000 inserts of distinct rows (the
+// node's restart benchmark workload), in causal order.
+func snapBenchChanges(tb testing.TB, changes, per int) ([]ID, []*Change) {
+	tb.Helper()
+	d := NewDoc(DocOptions{ID: "bench", Author: Author{1}})
+	var ids []ID
+	var cs []*Change
+	for k := range changes {
+		ops := make([]Op, per)
+		for j := range ops {
+			ops[j] = Insert("t", fmt.Sprintf("r%07d", k*per+j), map[string]Value{"v": Int(int64(j)), "s": String("some text in a row")})
+		}
+		c, id, err := d.Change(func(tx *Tx) error { tx.Add(ops...); return nil })
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ids, cs = append(ids, id), append(cs, c)
+	}
+	return ids, cs
+}
+
+// BenchmarkSnapshot: 1,000,000 ops (1,000 changes of 1,000 inserts).
+// replay applies every op to a fresh doc; load is LoadSnapshot of the
+// same state (the graph is built, no op is applied); encode is
+// AppendSnapshot.
+func BenchmarkSnapshot(b *testing.B) {
+	ids, cs := snapBenchChanges(b, 1000, 1000)
+	full := NewDoc(DocOptions{ID: "bench"})
+	for k := range ids {
+		if _, err := full.Apply(ids[k], cs[k]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	snap := full.AppendSnapshot(nil)
+	cpu := func(b *testing.B, fn func()) {
+		c0 := cpuTime()
+		fn()
+		if c := cpuTime() - c0; c > 0 {
+			b.ReportMetric(c.Seconds()/float64(b.N), "cpu-s/op")
+		}
+	}
+	b.Run("replay", func(b *testing.B) {
+		cpu(b, func() {
+			for range b.N {
+				d := NewDoc(DocOptions{ID: "bench"})
+				for k := range ids {
+					if _, err := d.Apply(ids[k], cs[k]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	})
+	b.Run("load", func(b *testing.B) {
+		cpu(b, func() {
+			b.ReportMetric(float64(len(snap)), "snapshot-bytes")
+			for range b.N {
+				d := NewDoc(DocOptions{ID: "bench"})
+				if err := d.LoadSnapshot(snap, ids, cs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("encode", func(b *testing.B) {
+		cpu(b, func() {
+			for range b.N {
+				full.AppendSnapshot(nil)
+			}
+		})
+	})
 }
