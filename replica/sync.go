@@ -50,26 +50,28 @@ func (r *Replica) peer(id PeerID) *peer {
 		p = &peer{id: id, asked: make(map[crdt.ID]time.Time), tokens: float64(r.cfg.ServeBurst), tokensAt: r.now,
 			hellos: helloBurst, hellosAt: r.now}
 		r.peers[id] = p
+		// A new slice, so a loop over the old one is not disturbed.
+		i, _ := slices.BinarySearchFunc(r.sorted, id, cmpPeer)
+		r.sorted = slices.Insert(slices.Clip(r.sorted), i, p)
 	}
 	return p
 }
 
-// sortedPeers returns the peers in ID order.
-func (r *Replica) sortedPeers() []*peer {
-	ps := make([]*peer, 0, len(r.peers))
-	for _, p := range r.peers {
-		ps = append(ps, p)
+func cmpPeer(q *peer, id PeerID) int {
+	switch {
+	case q.id < id:
+		return -1
+	case q.id > id:
+		return 1
 	}
-	slices.SortFunc(ps, func(a, b *peer) int {
-		switch {
-		case a.id < b.id:
-			return -1
-		case a.id > b.id:
-			return 1
-		}
-		return 0
-	})
-	return ps
+	return 0
+}
+
+// sortedPeers returns the peers in ID order. The slice is the replica's:
+// callers must not modify it. A peer added meanwhile (peer) makes a new
+// slice, so the returned one stays valid for a loop.
+func (r *Replica) sortedPeers() []*peer {
+	return r.sorted
 }
 
 // finished records a session we completed, until the peer says it has too.
@@ -640,12 +642,14 @@ func (r *Replica) tickSync() {
 			}
 		}
 		var unserved []crdt.ID
-		for id, dl := range p.asked {
-			if r.gate.Has(id) { // applied, or delivered and waiting for its own parents
-				delete(p.asked, id)
-			} else if r.now.After(dl) {
-				delete(p.asked, id)
-				unserved = append(unserved, id)
+		if len(p.asked) > 0 { // ranging over a map costs an iterator even when empty
+			for id, dl := range p.asked {
+				if r.gate.Has(id) { // applied, or delivered and waiting for its own parents
+					delete(p.asked, id)
+				} else if r.now.After(dl) {
+					delete(p.asked, id)
+					unserved = append(unserved, id)
+				}
 			}
 		}
 		if len(unserved) > 0 {
