@@ -52,6 +52,13 @@
 // [Doc.Tables]; [Doc.Subscribe] reports what every applied change did to
 // rows. To bring a peer up to date, send it [Graph.Since] of its heads.
 //
+// A snapshot ([Doc.AppendSnapshot]) encodes the merge state of every row
+// with the version it covers, naming the op behind each value rather than
+// repeating it; [Doc.LoadSnapshot] rebuilds a document from a snapshot and
+// the changes it covers without applying their ops, and later changes
+// apply on top exactly as on a document that applied everything (see
+// docs/wire-format.md, "Document snapshot").
+//
 // The memory a document keeps grows with its history: the changes
 // themselves (a change is stored once, as the run of ops it arrived as, with
 // table and column names shared) plus the visible tables and the
@@ -167,7 +174,7 @@ type Doc struct {
 	opts    DocOptions
 	g       *Graph
 	tables  map[string]*table
-	tips    map[Author]authorTip
+	tips    authorTip // the newest change of opts.Author (Prepare continues it)
 	names   map[string]string // interned table and column names
 	subs    []subscriber
 	nextSub uint64
@@ -188,7 +195,6 @@ func NewDoc(opts DocOptions) *Doc {
 		opts:   opts,
 		g:      NewGraph(),
 		tables: make(map[string]*table),
-		tips:   make(map[Author]authorTip),
 		names:  make(map[string]string),
 	}
 }
@@ -272,10 +278,15 @@ func (d *Doc) check(id ID, c *Change) error {
 	return nil
 }
 
-// noteTip records c (ID id) as its author's newest change if it is.
+// noteTip records c (ID id) as the Doc author's newest change if it is.
+// Only the Doc's own author's tip is kept: it is all Prepare needs, and a
+// document with many authors need not pay for a map of them.
 func (d *Doc) noteTip(id ID, c *Change) {
-	if t, ok := d.tips[c.Author]; !ok || c.LastSeq() > t.seq || (c.LastSeq() == t.seq && id.Compare(t.id) > 0) {
-		d.tips[c.Author] = authorTip{seq: c.LastSeq(), id: id}
+	if c.Author != d.opts.Author {
+		return
+	}
+	if t := d.tips; t.seq == 0 || c.LastSeq() > t.seq || (c.LastSeq() == t.seq && id.Compare(t.id) > 0) {
+		d.tips = authorTip{seq: c.LastSeq(), id: id}
 	}
 }
 
@@ -426,7 +437,7 @@ func (d *Doc) Prepare(ops []Op) (*Change, error) {
 // prepare is Prepare taking ownership of ops.
 func (d *Doc) prepare(ops []Op) (*Change, error) {
 	parents := d.g.Heads()
-	tip := d.tips[d.opts.Author]
+	tip := d.tips
 	if len(parents) > MaxParents {
 		// Keep a head that has the author's own tip in its past (the tip
 		// itself when it is a head), so that Prev stays in the causal past

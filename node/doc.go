@@ -30,7 +30,11 @@
 //     ([GraylistFrameRate]) and a progress report in the log while a large
 //     catch-up runs;
 //   - a [Storage] (Pebble by default, [MemStorage] for tests): the log of
-//     accepted envelopes, replayed through the gate on restart;
+//     accepted envelopes and, if it implements [SnapshotStorage] (both
+//     built-in stores do), a snapshot of each document's state written
+//     every [Config].SnapshotEvery ops and on Close; a restart loads the
+//     snapshot and replays only the log entries it does not cover (the
+//     whole log, through the gate, when there is no usable snapshot);
 //   - discovery: static bootstrap peers, mDNS on the LAN, the Kademlia DHT
 //     with a rendezvous per document, and AutoNAT, hole punching and the
 //     relay client (all off in [DefaultTestConfig]);

@@ -31,6 +31,8 @@
 //
 //	r, err := replica.New(cfg)              // cfg := replica.DefaultConfig(); set Doc, Key, Rand
 //	err = r.Restore(log)                    // the durable log, on start
+//	// or r.RestoreSnapshot(snap, log): a snapshot (r.Snapshot()) plus the log
+//	// entries it does not cover; on ErrSnapshot fall back to Restore(log)
 //	for {
 //		select {                            // one input at a time
 //		case m := <-fromNetwork:
