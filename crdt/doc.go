@@ -174,7 +174,7 @@ type Doc struct {
 	opts    DocOptions
 	g       *Graph
 	tables  map[string]*table
-	tips    authorTip // the newest change of opts.Author (Prepare continues it)
+	tips    authorTip         // the newest change of opts.Author (Prepare continues it)
 	names   map[string]string // interned table and column names
 	subs    []subscriber
 	nextSub uint64
