@@ -147,6 +147,11 @@ type Config struct {
 	// rate, changes are left to reconciliation. Negative disables
 	// re-gossip. Default 256.
 	RegossipRate int
+	// RegossipDelay: a change to re-gossip waits a random delay in
+	// [0, RegossipDelay) of Tick time, and is not published if it arrives
+	// by gossip meanwhile (another replica re-gossiped it first). Negative
+	// publishes at once. Default 1 s.
+	RegossipDelay time.Duration
 }
 
 // DefaultConfig returns the default configuration; set Doc and Key (and
@@ -172,6 +177,7 @@ func DefaultConfig() Config {
 		ServeBurst:          8 << 20,
 		MaxOutstandingNeeds: 4096,
 		RegossipRate:        256,
+		RegossipDelay:       time.Second,
 	}
 }
 
@@ -233,6 +239,7 @@ func (c *Config) validate() error {
 	if c.RegossipRate == 0 {
 		c.RegossipRate = d.RegossipRate
 	}
+	fillDur(&c.RegossipDelay, d.RegossipDelay)
 	if c.SigCache == nil {
 		c.SigCache = c.Gate.SigCache
 	}

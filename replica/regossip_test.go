@@ -35,6 +35,7 @@ func regossiped(t *testing.T, rd replica.Ready) []crdt.ID {
 // buffer for a parent; a change that came by gossip is not (pubsub
 // forwards it). A replica catching up after being away re-gossips
 // nothing until a session completes, and RegossipRate caps the rest.
+// (RegossipDelay is off here; see TestRegossipDelay.)
 func TestRegossipSynced(t *testing.T) {
 	now := replicatest.Epoch
 	w := newTestReplica(t, 1, nil)
@@ -55,7 +56,7 @@ func TestRegossipSynced(t *testing.T) {
 		return rd
 	}
 
-	v := newTestReplica(t, 0, func(c *replica.Config) { c.RegossipRate = 2 })
+	v := newTestReplica(t, 0, func(c *replica.Config) { c.RegossipRate, c.RegossipDelay = 2, -1 })
 	// The first session brings ids[0] while v catches up: not re-gossiped.
 	q := &scriptedPeer{heads: ids[:1], holds: envs}
 	v.PeerUp("q")
@@ -110,5 +111,43 @@ func TestRegossipSynced(t *testing.T) {
 	rd = stream(v, 107, ids2, ids2[0])
 	if got := regossiped(t, rd); len(got) != 0 || !v.Doc().Graph().Has(ids2[0]) {
 		t.Fatalf("re-gossiped %v after coming back from no peers", got)
+	}
+}
+
+// TestRegossipDelay: a change learned by reconciliation is re-gossiped
+// after a random delay below RegossipDelay, at a Tick, unless it arrives
+// by gossip meanwhile (someone else re-gossiped it).
+func TestRegossipDelay(t *testing.T) {
+	now := replicatest.Epoch
+	w := newTestReplica(t, 1, nil)
+	ids, envs := chainFrom(t, w, 3, &now)
+	v := newTestReplica(t, 0, func(c *replica.Config) { c.RegossipDelay = time.Second })
+	q := &scriptedPeer{}
+	v.PeerUp("q")
+	q.pump(t, v, &now) // an empty first session: v is caught up
+	if !q.done {
+		t.Fatal("first session did not complete")
+	}
+	_ = v.Step("q", replica.MustEncode(&replica.Message{Type: replica.MsgHello, Session: 9, IDs: ids[1:2]}))
+	_ = v.Step("q", replica.MustEncode(&replica.Message{Type: replica.MsgChanges, Session: 9, Last: true, Items: [][]byte{envs[ids[0]], envs[ids[1]]}}))
+	if got := regossiped(t, v.Ready()); len(got) != 0 {
+		t.Fatalf("re-gossiped %v before the delay", got)
+	}
+	// ids[0] arrives by gossip before its delay is over: suppressed.
+	_ = v.Step("q", replica.MustEncode(&replica.Message{Type: replica.MsgChange, Items: [][]byte{envs[ids[0]]}}))
+	var got []crdt.ID
+	for range 25 { // 1.25 s in 50 ms ticks
+		now = now.Add(50 * time.Millisecond)
+		v.Tick(now)
+		got = append(got, regossiped(t, v.Ready())...)
+	}
+	if len(got) != 1 || got[0] != ids[1] {
+		t.Fatalf("want only ids[1] re-gossiped within the delay, got %v", got)
+	}
+	if s := v.Stats(); s.Regossiped != 1 || s.RegossipHeard != 1 {
+		t.Fatalf("stats: regossiped %d heard %d, want 1 and 1", s.Regossiped, s.RegossipHeard)
+	}
+	if f := v.Footprint(); f.Tracked != 0 {
+		t.Fatalf("re-gossip state left behind: %+v", f)
 	}
 }

@@ -52,6 +52,11 @@ type Replica struct {
 	// and what reconciliation brings it now is what it missed, not what
 	// the network missed, so it does not re-gossip.
 	catchingUp bool
+	// regossipQ holds the changes waiting for their re-gossip delay, in
+	// the order they were applied; regossipWait holds the IDs among them
+	// not yet heard by gossip (see regossip).
+	regossipQ    []pendingGossip
+	regossipWait map[crdt.ID]struct{}
 	// regossipTokens is the re-gossip budget (changes), refilled at
 	// RegossipRate per second of Tick time; regossipAt is its last refill.
 	regossipTokens float64
@@ -61,7 +66,6 @@ type Replica struct {
 	pendingSize int
 
 	peers    map[PeerID]*peer
-	sorted   []*peer // the peers in ID order (a peer is never removed)
 	proofs   map[[64]byte]*bft.EquivocationProof
 	proofsBy map[crdt.Author]int
 	nextSync time.Time
@@ -89,6 +93,7 @@ type Stats struct {
 	NeedsServed    uint64 // changes sent in answer to needs
 	StreamSent     uint64 // changes sent in session streams
 	Regossiped     uint64 // changes learned by reconciliation and published again (see Config.RegossipRate)
+	RegossipHeard  uint64 // changes not re-gossiped because gossip brought them during the delay
 	RegossipCapped uint64 // changes not re-gossiped because the RegossipRate budget was spent
 }
 
@@ -108,13 +113,15 @@ func New(cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	r := &Replica{
-		cfg:      cfg,
-		store:    make(map[crdt.ID]stored),
-		waiting:  make(map[crdt.ID][]crdt.ID),
-		viaSync:  make(map[crdt.ID]struct{}),
-		peers:    make(map[PeerID]*peer),
-		proofs:   make(map[[64]byte]*bft.EquivocationProof),
-		proofsBy: make(map[crdt.Author]int),
+		cfg:     cfg,
+		store:   make(map[crdt.ID]stored),
+		waiting: make(map[crdt.ID][]crdt.ID),
+		viaSync: make(map[crdt.ID]struct{}),
+
+		regossipWait: make(map[crdt.ID]struct{}),
+		peers:        make(map[PeerID]*peer),
+		proofs:       make(map[[64]byte]*bft.EquivocationProof),
+		proofsBy:     make(map[crdt.Author]int),
 
 		catchingUp: true,
 	}
@@ -174,7 +181,7 @@ func (r *Replica) Footprint() Footprint {
 		}
 		f.Tracked += len(p.asked)
 	}
-	f.Tracked += len(r.waiting) + len(r.viaSync)
+	f.Tracked += len(r.waiting) + len(r.viaSync) + len(r.regossipQ)
 	return f
 }
 
@@ -403,6 +410,9 @@ func (r *Replica) Tick(now time.Time) {
 	r.bcastBatches(batches)
 	r.tickSync()
 	r.runDeferred()
+	if len(r.regossipQ) > 0 {
+		r.tickRegossip()
+	}
 }
 
 func (r *Replica) bcastBatches(bs []*ephemeral.Batch) {
@@ -477,6 +487,9 @@ func (r *Replica) Step(from PeerID, data []byte) error {
 	p := r.peer(from)
 	switch m.Type {
 	case MsgChange:
+		if id, ok := bft.PeekID(m.Items[0]); ok {
+			r.heard(id)
+		}
 		if missing, ok := r.receive(p, m.Items[0], false); ok && len(missing) > 0 {
 			r.askMissing(p, missing, false, false)
 		}
@@ -549,26 +562,79 @@ func (r *Replica) receive(p *peer, b []byte, viaSync bool) ([]crdt.ID, bool) {
 	return res.Missing, true
 }
 
-// regossip publishes on the changes topic a change that reached this
-// replica by reconciliation and was just applied. Gossip missed this
-// replica, so it probably missed some of its gossip neighbours too (on a
-// sparse graph, every node down the path the lost message should have
-// taken), and without this each would wait for a sync with a peer that
-// holds it: one sync interval per hop. The message is byte for byte the
-// author's gossip message (same GossipID), so nodes that saw it already
-// drop the copy unvalidated; its parents are applied here, so a next hop
-// that lacks them gets them from this replica.
+// pendingGossip is a change waiting for its re-gossip delay.
+type pendingGossip struct {
+	id crdt.ID
+	at time.Time
+}
+
+// regossip schedules the re-gossip of a change that reached this replica
+// by reconciliation and was just applied. Gossip missed this replica, so
+// it probably missed some of its gossip neighbours too (on a sparse
+// graph, every node down the path the lost message should have taken),
+// and without this each would wait for a sync with a peer that holds it:
+// one sync interval per hop. The message is byte for byte the author's
+// gossip message (same GossipID), so nodes that saw it already drop the
+// copy unvalidated; its parents are applied here, so a next hop that
+// lacks them gets them from this replica.
 //
-// Two bounds keep it from becoming a flood. A replica that is catching up
-// (just created or restarted, or back from having no peer at all, until
-// its first session completes) re-gossips nothing: what it receives then
-// is what it missed while away, which its neighbours already hold. And at
-// most RegossipRate changes per second of Tick time are published; the
-// rest are left to reconciliation.
+// Three bounds keep it from becoming a flood. A replica that is catching
+// up (just created or restarted, or back from having no peer at all,
+// until its first session completes) re-gossips nothing: what it receives
+// then is what it missed while away, which its neighbours already hold.
+// The message goes out after a random delay in [0, RegossipDelay), and
+// not at all if the change arrives by gossip meanwhile (suppression, as
+// in Trickle): when many replicas learn the same changes by
+// reconciliation at once (a partition heals), the first to publish
+// floods them and the others keep quiet. And at most RegossipRate changes
+// per second of Tick time are published; the rest are left to
+// reconciliation.
 func (r *Replica) regossip(env *bft.Envelope) {
 	if r.catchingUp || r.cfg.RegossipRate < 0 {
 		return
 	}
+	if r.cfg.RegossipDelay <= 0 {
+		r.publishSynced(env.ID)
+		return
+	}
+	if _, ok := r.regossipWait[env.ID]; ok || len(r.regossipQ) >= 4*r.cfg.RegossipRate {
+		r.stats.RegossipCapped++
+		return
+	}
+	at := r.now.Add(time.Duration(r.cfg.Rand.Int64N(int64(r.cfg.RegossipDelay))))
+	r.regossipQ = append(r.regossipQ, pendingGossip{id: env.ID, at: at})
+	r.regossipWait[env.ID] = struct{}{}
+}
+
+// heard notes that a change arrived by gossip: no need to re-gossip it.
+func (r *Replica) heard(id crdt.ID) {
+	if _, ok := r.regossipWait[id]; ok {
+		delete(r.regossipWait, id)
+		r.stats.RegossipHeard++
+	}
+}
+
+// tickRegossip publishes the scheduled re-gossips whose delay is over.
+func (r *Replica) tickRegossip() {
+	q := r.regossipQ[:0]
+	for _, pg := range r.regossipQ {
+		if _, ok := r.regossipWait[pg.id]; !ok {
+			continue // heard by gossip meanwhile
+		}
+		if r.now.Before(pg.at) {
+			q = append(q, pg)
+			continue
+		}
+		delete(r.regossipWait, pg.id)
+		r.publishSynced(pg.id)
+	}
+	clear(r.regossipQ[len(q):])
+	r.regossipQ = q
+}
+
+// publishSynced publishes a change learned by reconciliation, within the
+// RegossipRate budget.
+func (r *Replica) publishSynced(id crdt.ID) {
 	rate := float64(r.cfg.RegossipRate)
 	if r.regossipAt.IsZero() {
 		r.regossipTokens = rate
@@ -582,7 +648,7 @@ func (r *Replica) regossip(env *bft.Envelope) {
 	}
 	r.regossipTokens--
 	r.stats.Regossiped++
-	r.broadcast(TopicChanges, &Message{Type: MsgChange, Items: [][]byte{r.store[env.ID].env}})
+	r.broadcast(TopicChanges, &Message{Type: MsgChange, Items: [][]byte{r.store[id].env}})
 }
 
 // takeResult records what the gate accepted and the proofs it made.
