@@ -66,6 +66,7 @@ type Replica struct {
 	pendingSize int
 
 	peers    map[PeerID]*peer
+	sorted   []*peer // the peers in ID order (a peer is never removed)
 	proofs   map[[64]byte]*bft.EquivocationProof
 	proofsBy map[crdt.Author]int
 	nextSync time.Time
