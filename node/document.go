@@ -267,11 +267,26 @@ func (d *Doc) advance(local bool) int {
 }
 
 // persist is the document's second stage: for each Ready, in order, it
-// makes Persist durable, then publishes and sends, then delivers events,
-// then acks the writes and calls Advance. Readies queued together share
-// one store append (one fsync).
+// makes Persist durable, then hands Broadcast to the publisher and Send to
+// the sync streams, then delivers events, then acks the writes and calls
+// Advance. Readies queued together share one store append (one fsync),
+// except that a run of Readies needing no fsync at the head of the queue
+// is written and delivered first: changes received from peers do not wait
+// for the fsync of a local change queued after them.
+//
+// Publishing runs in a goroutine of its own (in order), so neither the
+// next append nor the events and acks behind a local change wait for
+// gossipsub's event loop: the change is durable before it is handed over,
+// which is all the ordering durability needs.
 func (d *Doc) persist(ctx context.Context) {
-	defer d.g.close(d.n, d.id)
+	pubQ := make(chan []outgoing, cap(d.readyQ))
+	pubDone := make(chan struct{})
+	go func() { defer close(pubDone); d.publish(ctx, pubQ) }()
+	defer func() {
+		close(pubQ)
+		<-pubDone
+		d.g.close(d.n, d.id)
+	}()
 	for b := range d.readyQ {
 		batch := []*readyBatch{b}
 		for len(batch) < 64 {
@@ -286,25 +301,71 @@ func (d *Doc) persist(ctx context.Context) {
 			}
 			break
 		}
-		if err := d.act(ctx, batch); err != nil {
-			for _, b := range batch {
-				d.failWrites(b.acks, err)
+		for len(batch) > 0 {
+			n := 0
+			for n < len(batch) && !batch[n].needsSync() {
+				n++
+			}
+			if n == 0 {
+				n = len(batch) // from the first fsync on, one append
+			}
+			run := batch[:n]
+			batch = batch[n:]
+			if err := d.act(ctx, run, pubQ); err != nil {
+				for _, b := range run {
+					d.failWrites(b.acks, err)
+				}
+			}
+			for _, b := range run {
+				if b.snap != nil {
+					continue
+				}
+				select {
+				case d.acted <- b.local:
+				case <-ctx.Done():
+				}
 			}
 		}
-		for _, b := range batch {
-			if b.snap != nil {
-				continue
+	}
+}
+
+// needsSync reports whether b's append must be fsynced. Durability
+// policy: fsync when a local write waits for its ack or the Ready
+// publishes (a local change, or evidence). A Ready that only persists
+// changes received from peers is written without fsync, even when it
+// sends (requests, or changes served to a peer: they are signed by their
+// authors and the peer has them either way): it survives a process
+// crash, a machine crash at worst loses changes that peers still hold and
+// reconciliation fetches again, and the next synced append makes it
+// durable too (one write-ahead log). A local change always comes with its
+// broadcast, so it is never sent anywhere before its fsync.
+func (b *readyBatch) needsSync() bool {
+	return len(b.acks) > 0 || len(b.rd.Broadcast) > 0
+}
+
+// publish publishes the durable broadcasts handed over by the persister,
+// in order, until pubQ is closed.
+func (d *Doc) publish(ctx context.Context, pubQ <-chan []outgoing) {
+	for msgs := range pubQ {
+		for _, o := range msgs {
+			if err := d.g.topics[o.Topic].Publish(ctx, o.Data); err != nil {
+				d.n.log.Debug("publish", "doc", d.id, "topic", o.Topic, "err", err)
+			} else {
+				d.n.met.gossipOut.Inc()
 			}
-			select {
-			case d.acted <- b.local:
-			case <-ctx.Done():
+		}
+		if traceHook != nil {
+			for _, o := range msgs {
+				if o.Topic == topicChanges {
+					d.n.traceMsg(tracePublished, o.Data)
+				}
 			}
 		}
 	}
 }
 
 // act carries out a run of Readies (see persist).
-func (d *Doc) act(ctx context.Context, batch []*readyBatch) error {
+func (d *Doc) act(ctx context.Context, batch []*readyBatch, pubQ chan<- []outgoing) error {
 	if err := d.Err(); err != nil {
 		return err
 	}
@@ -315,15 +376,7 @@ func (d *Doc) act(ctx context.Context, batch []*readyBatch) error {
 	sync := false
 	for _, b := range batch {
 		envs = append(envs, b.rd.Persist...)
-		// Durability policy: fsync when a Ready sends anything (a local
-		// change is about to be published, or changes are about to be
-		// served) or a local write waits for its ack. Readies that only
-		// persist changes received from peers are written without fsync:
-		// they survive a process crash, and a machine crash at worst loses
-		// changes that peers still hold and reconciliation fetches again.
-		// The next synced append makes them durable too (one write-ahead
-		// log).
-		sync = sync || len(b.rd.Broadcast) > 0 || len(b.rd.Send) > 0 || len(b.acks) > 0
+		sync = sync || b.needsSync()
 	}
 	if len(envs) > 0 {
 		t0 := time.Now()
@@ -348,7 +401,7 @@ func (d *Doc) act(ctx context.Context, batch []*readyBatch) error {
 			d.saveSnapshot(b.snap)
 			continue
 		}
-		d.deliverReady(ctx, b.rd)
+		d.deliverReady(ctx, b.rd, pubQ)
 		for _, w := range b.acks {
 			w.done <- nil
 		}
@@ -356,23 +409,20 @@ func (d *Doc) act(ctx context.Context, batch []*readyBatch) error {
 	return nil
 }
 
-// deliverReady publishes, sends and delivers the events of one durable
-// Ready.
-func (d *Doc) deliverReady(ctx context.Context, rd ready) {
-	for _, o := range rd.Broadcast {
-		if err := d.g.topics[o.Topic].Publish(ctx, o.Data); err != nil {
-			d.n.log.Debug("publish", "doc", d.id, "topic", o.Topic, "err", err)
-		} else {
-			d.n.met.gossipOut.Inc()
+// deliverReady queues the broadcasts (for the publisher) and the sends of
+// one durable Ready and delivers its events.
+func (d *Doc) deliverReady(ctx context.Context, rd ready, pubQ chan<- []outgoing) {
+	if len(rd.Broadcast) > 0 {
+		select {
+		case pubQ <- rd.Broadcast:
+		case <-ctx.Done():
 		}
 	}
 	for _, s := range rd.Send {
 		d.n.sync.send(s.To, d.id, s.Data)
 	}
 	if traceHook != nil {
-		now := time.Now()
-		d.n.traceReadyStage(&rd, tracePublished, true, now)
-		d.n.traceReadyStage(&rd, traceCallback, false, now)
+		d.n.traceReadyStage(&rd, traceCallback, false, time.Now())
 	}
 	d.subMu.Lock()
 	subs := make([]func(crdt.ChangeEvent), 0, len(d.subs))
