@@ -173,6 +173,17 @@ func (n *Node) joinGossip(d *Doc) (*gossip, error) {
 			}
 			switch n.core.validate(d.id, kind, m.Data, n.sigs) {
 			case verdictAccept:
+				// Our validator is the topic's only one: gossipsub delivers
+				// what it accepts. Hand the message to the loop now rather
+				// than after one more trip through gossipsub's event loop
+				// (readTopic skips it then).
+				if d.tryDeliver(inMsg{from: from.String(), data: m.Data}) {
+					m.ValidatorData = deliveredEarly{}
+					if traceHook != nil && kind == topicChanges {
+						n.traceMsg(traceDelivered, m.Data)
+					}
+					n.met.gossipIn.Inc()
+				}
 				return pubsub.ValidationAccept
 			case verdictReject:
 				n.met.gossipRejected.WithLabelValues(kind.String()).Inc()
@@ -225,8 +236,22 @@ func (g *gossip) close(n *Node, doc string) {
 	}
 }
 
+// deliveredEarly marks (in pubsub.Message.ValidatorData) a message the
+// validator has already queued for the document's loop.
+type deliveredEarly struct{}
+
+// tryDeliver queues an input for the loop if the inbox has room.
+func (d *Doc) tryDeliver(m inMsg) bool {
+	select {
+	case d.inbox <- m:
+		return true
+	default:
+		return false
+	}
+}
+
 // readTopic forwards messages from one subscription to the document's
-// inbox until ctx ends.
+// inbox until ctx ends, except those the validator already queued.
 func (n *Node) readTopic(ctx context.Context, d *Doc, sub *pubsub.Subscription) {
 	for {
 		m, err := sub.Next(ctx)
@@ -235,6 +260,9 @@ func (n *Node) readTopic(ctx context.Context, d *Doc, sub *pubsub.Subscription) 
 		}
 		if m.ReceivedFrom == n.host.ID() {
 			continue
+		}
+		if _, ok := m.ValidatorData.(deliveredEarly); ok {
+			continue // the validator handed it to the loop
 		}
 		if traceHook != nil {
 			n.traceMsg(traceDelivered, m.Data)
