@@ -72,7 +72,7 @@ var benchMem bool
 
 func init() {
 	flag.IntVar(&benchRate, "rate", benchRate, "changes per second in all in BenchmarkNodeLatency10x1000")
-	flag.IntVar(&meshD, "mesh-d", meshD, "gossipsub mesh degree D (0: default 6)")
+	flag.IntVar(&meshD, "mesh-d", meshD, "gossipsub mesh degree D (0: Config.GossipD)")
 	flag.BoolVar(&gateOnAll, "gate-all", gateOnAll, "group commit waits for every persister batch")
 	flag.BoolVar(&benchMem, "mem", false, "in-memory stores in the multi-node benchmarks")
 	flag.IntVar(&benchWriters, "writers", benchWriters, "concurrent writers per node in BenchmarkNodeConverge8x12500")

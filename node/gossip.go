@@ -50,16 +50,20 @@ func (n *Node) scoreParams() *pubsub.PeerScoreParams {
 	}
 }
 
-// gossipParams are gossipsub's defaults with a smaller mesh when
-// benchMeshD is set (an experiment knob).
-func gossipParams() pubsub.GossipSubParams {
-	p := pubsub.DefaultGossipSubParams()
+// gossipParams are gossipsub's defaults with a mesh of degree d
+// (Config.GossipD, or meshD when a benchmark sets it): Dlo = d-1,
+// Dhi = 2d, Dscore = 2d/3, Dout = d/2-1 (at least one outbound mesh peer
+// from d = 4 on).
+func gossipParams(d int) pubsub.GossipSubParams {
 	if meshD > 0 {
-		p.D, p.Dlo, p.Dhi, p.Dscore, p.Dout = meshD, max(1, meshD-1), 2*meshD, max(1, meshD*2/3), max(0, meshD/2-1)
+		d = meshD
 	}
+	p := pubsub.DefaultGossipSubParams()
+	p.D, p.Dlo, p.Dhi, p.Dscore, p.Dout = d, max(1, d-1), 2*d, max(1, d*2/3), max(0, d/2-1)
 	return p
 }
 
+// meshD overrides Config.GossipD when positive (the benchmarks' -mesh-d).
 var meshD = 0
 
 func topicScoreParams() *pubsub.TopicScoreParams {
@@ -94,7 +98,7 @@ func (n *Node) startPubsub() error {
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(n.messageID),
 		pubsub.WithFloodPublish(true),
-		pubsub.WithGossipSubParams(gossipParams()),
+		pubsub.WithGossipSubParams(gossipParams(n.cfg.GossipD)),
 		// A gossip message is one replica message (one change, proof or
 		// presence batch): nothing larger is valid, so nothing larger is read.
 		pubsub.WithMaxMessageSize(replica.MaxMessageSize + 64<<10),
