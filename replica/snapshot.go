@@ -46,9 +46,10 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 		return fmt.Errorf("%w: %w", ErrSnapshot, err)
 	}
 	var errs []error
-	byID := make(map[crdt.ID]*bft.Envelope, len(envs))
-	raw := make(map[crdt.ID][]byte, len(envs))
-	var ids []crdt.ID
+	// One entry per distinct change of the log (one map, not four: this
+	// runs once per stored change).
+	byID := make(map[crdt.ID]*logEntry, len(envs))
+	entries := make([]logEntry, 0, len(envs))
 	for i, b := range envs {
 		env, err := bft.DecodeEnvelope(b)
 		if err != nil {
@@ -56,42 +57,45 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 			continue
 		}
 		if _, dup := byID[env.ID]; !dup {
-			byID[env.ID] = env
-			raw[env.ID] = b
-			ids = append(ids, env.ID)
+			entries = append(entries, logEntry{env: env, raw: b})
 		}
+		byID[env.ID] = nil // placeholder; pointers are set once entries stops growing
 	}
-	order := causalOrder(ids, byID)
+	for k := range entries {
+		byID[entries[k].env.ID] = &entries[k]
+	}
 	// The covered set: the causal past of the snapshot's heads.
-	covered := make(map[crdt.ID]bool, n)
+	ncov := uint64(0)
 	stack := slices.Clone([]crdt.ID(heads))
 	for len(stack) > 0 {
 		id := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if covered[id] {
-			continue
-		}
-		env, ok := byID[id]
-		if !ok {
+		e := byID[id]
+		if e == nil {
 			return fmt.Errorf("%w: change %s is covered but not in the log", ErrSnapshot, id.Short())
 		}
-		covered[id] = true
-		stack = append(stack, env.Change.Parents...)
+		if e.covered {
+			continue
+		}
+		e.covered = true
+		ncov++
+		stack = append(stack, e.env.Change.Parents...)
 	}
-	if uint64(len(covered)) != n {
-		return fmt.Errorf("%w: the snapshot covers %d changes, the log %d", ErrSnapshot, n, len(covered))
+	if ncov != n {
+		return fmt.Errorf("%w: the snapshot covers %d changes, the log %d", ErrSnapshot, n, ncov)
 	}
-	var cov, tail []*bft.Envelope
-	for _, env := range order {
-		if covered[env.ID] {
-			cov = append(cov, env)
+	var cov, tail []*logEntry
+	for _, e := range causalOrder(entries, byID) {
+		if e.covered {
+			cov = append(cov, e)
 		} else {
-			tail = append(tail, env)
+			tail = append(tail, e)
 		}
 	}
 	cids := make([]crdt.ID, len(cov))
 	changes := make([]*crdt.Change, len(cov))
-	for k, env := range cov {
+	for k, e := range cov {
+		env := e.env
 		if crdt.HashChange(env.Raw) != env.ID {
 			return fmt.Errorf("%w: change %s: ID does not match its bytes", ErrSnapshot, env.ID.Short())
 		}
@@ -100,7 +104,8 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 	if !r.cfg.TrustLog {
 		// Verify before anything changes, so a failure leaves the replica
 		// as it was. (RestoreGate below indexes without verifying again.)
-		for _, env := range cov {
+		for _, e := range cov {
+			env := e.env
 			if !r.cfg.SigCache.Verify(env.Change.Author, env.ID, &env.Sig) {
 				return fmt.Errorf("%w: change %s: bad signature", ErrSnapshot, env.ID.Short())
 			}
@@ -111,14 +116,17 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 	}
 	r.restoring = true
 	defer func() { r.restoring = false }()
-	for _, env := range cov {
+	indexed := make([]*bft.Envelope, 0, len(cov)+len(tail))
+	for _, e := range cov {
 		r.nstore++
-		r.store[env.ID] = stored{env: raw[env.ID], n: r.nstore}
+		r.store[e.env.ID] = stored{env: e.raw, n: r.nstore}
+		indexed = append(indexed, e.env)
 	}
 	if r.cfg.TrustLog {
 		// Trusted tail: apply straight to the document, then index the
 		// whole log (as Restore's trusted path does, but with signatures).
-		for _, env := range tail {
+		for _, e := range tail {
+			env := e.env
 			if crdt.HashChange(env.Raw) != env.ID {
 				errs = append(errs, fmt.Errorf("%w: change %s: ID does not match its bytes", ErrRestore, env.ID.Short()))
 				continue
@@ -128,12 +136,12 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 				continue
 			}
 			r.nstore++
-			r.store[env.ID] = stored{env: raw[env.ID], n: r.nstore}
-			cov = append(cov, env)
+			r.store[env.ID] = stored{env: e.raw, n: r.nstore}
+			indexed = append(indexed, env)
 		}
 		tail = nil
 	}
-	gate, proofs, err := bft.RestoreGate(r.cfg.Gate, r.doc, cov, false)
+	gate, proofs, err := bft.RestoreGate(r.cfg.Gate, r.doc, indexed, false)
 	if err != nil {
 		panic(fmt.Sprintf("replica: restore gate: %v", err)) // cov is exactly the document's changes
 	}
@@ -141,7 +149,8 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 	for _, pr := range proofs {
 		r.noteProof(pr, true)
 	}
-	for _, env := range tail {
+	for _, e := range tail {
+		env := e.env
 		res := r.gate.Receive("", env, r.now)
 		if res.Rejection != nil {
 			errs = append(errs, fmt.Errorf("%w: change %s: %w", ErrRestore, env.ID.Short(), res.Rejection))
@@ -154,36 +163,46 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 	return errors.Join(errs...)
 }
 
-// causalOrder returns the envelopes of ids in the order Restore applies
-// them: a depth-first post-order over parents from the sorted IDs.
-func causalOrder(ids []crdt.ID, byID map[crdt.ID]*bft.Envelope) []*bft.Envelope {
-	ids = slices.Clone(ids)
-	slices.SortFunc(ids, crdt.ID.Compare)
-	done := make(map[crdt.ID]bool, len(ids))
-	order := make([]*bft.Envelope, 0, len(ids))
+// logEntry is one distinct change of the log being restored.
+type logEntry struct {
+	env     *bft.Envelope
+	raw     []byte // the stored bytes
+	covered bool   // in the causal past of the snapshot's heads
+	done    bool   // placed by causalOrder
+}
+
+// causalOrder returns the entries in the order Restore applies them: a
+// depth-first post-order over parents, from the entries sorted by ID.
+func causalOrder(entries []logEntry, byID map[crdt.ID]*logEntry) []*logEntry {
+	roots := make([]*logEntry, len(entries))
+	for k := range entries {
+		roots[k] = &entries[k]
+	}
+	slices.SortFunc(roots, func(a, b *logEntry) int { return a.env.ID.Compare(b.env.ID) })
+	order := make([]*logEntry, 0, len(entries))
 	type frame struct {
-		env *bft.Envelope
-		i   int
+		e *logEntry
+		i int
 	}
 	var stack []frame
-	for _, root := range ids {
-		if done[root] {
+	for _, root := range roots {
+		if root.done {
 			continue
 		}
-		done[root] = true
-		stack = append(stack[:0], frame{env: byID[root]})
+		root.done = true
+		stack = append(stack[:0], frame{e: root})
 		for len(stack) > 0 {
 			f := &stack[len(stack)-1]
-			if f.i < len(f.env.Change.Parents) {
-				p := f.env.Change.Parents[f.i]
+			if ps := f.e.env.Change.Parents; f.i < len(ps) {
+				p := ps[f.i]
 				f.i++
-				if pe, ok := byID[p]; ok && !done[p] {
-					done[p] = true
-					stack = append(stack, frame{env: pe})
+				if pe := byID[p]; pe != nil && !pe.done {
+					pe.done = true
+					stack = append(stack, frame{e: pe})
 				}
 				continue
 			}
-			order = append(order, f.env)
+			order = append(order, f.e)
 			stack = stack[:len(stack)-1]
 		}
 	}
