@@ -19,15 +19,18 @@ var defaultConfig []byte
 // Config is the node's configuration file (TOML). See default.toml for the
 // meaning and default of every field.
 type Config struct {
-	DataDir   string    `toml:"data_dir" json:"data_dir"`
-	KeyFile   string    `toml:"key_file" json:"key_file"`
-	Listen    []string  `toml:"listen" json:"listen"`
-	API       string    `toml:"api" json:"api"`
-	Bootstrap []string  `toml:"bootstrap" json:"bootstrap"`
-	Docs      []string  `toml:"docs" json:"docs"`
-	LogLevel  string    `toml:"log_level" json:"log_level"`
-	TrustLog  bool      `toml:"trust_log" json:"trust_log"`
-	Discovery Discovery `toml:"discovery" json:"discovery"`
+	DataDir   string   `toml:"data_dir" json:"data_dir"`
+	KeyFile   string   `toml:"key_file" json:"key_file"`
+	Listen    []string `toml:"listen" json:"listen"`
+	API       string   `toml:"api" json:"api"`
+	Bootstrap []string `toml:"bootstrap" json:"bootstrap"`
+	Docs      []string `toml:"docs" json:"docs"`
+	LogLevel  string   `toml:"log_level" json:"log_level"`
+	TrustLog  bool     `toml:"trust_log" json:"trust_log"`
+	// SnapshotEvery: ops between two snapshots of a document (0: the
+	// node's default, negative: never). See node.Config.SnapshotEvery.
+	SnapshotEvery int       `toml:"snapshot_every" json:"snapshot_every"`
+	Discovery     Discovery `toml:"discovery" json:"discovery"`
 }
 
 // Discovery selects the discovery mechanisms.
@@ -96,7 +99,16 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	list("LISTEN", &c.Listen)
 	list("BOOTSTRAP", &c.Bootstrap)
 	list("DOCS", &c.Docs)
-	return errors.Join(boolean("TRUST_LOG", &c.TrustLog), boolean("MDNS", &c.Discovery.MDNS), boolean("DHT", &c.Discovery.DHT), boolean("NAT", &c.Discovery.NAT))
+	var snapErr error
+	if v := getenv("CONVERGENODE_SNAPSHOT_EVERY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			snapErr = fmt.Errorf("CONVERGENODE_SNAPSHOT_EVERY: %w", err)
+		} else {
+			c.SnapshotEvery = n
+		}
+	}
+	return errors.Join(snapErr, boolean("TRUST_LOG", &c.TrustLog), boolean("MDNS", &c.Discovery.MDNS), boolean("DHT", &c.Discovery.DHT), boolean("NAT", &c.Discovery.NAT))
 }
 
 func lookup(getenv func(string) string, k string) (string, bool) {

@@ -142,6 +142,7 @@ func (e *env) run(ctx context.Context, c Config, home string) error {
 	cfg.APIAddr = c.API
 	cfg.MDNS, cfg.DHT, cfg.NAT = c.Discovery.MDNS, c.Discovery.DHT, c.Discovery.NAT
 	cfg.TrustLog = c.TrustLog
+	cfg.SnapshotEvery = c.SnapshotEvery
 	cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	n, err := node.New(ctx, cfg)
 	if err != nil {
