@@ -195,8 +195,8 @@ func (t *latencyTracer) report(w io.Writer) {
 	}
 	fmt.Fprint(w, b.String())
 	g := &traceGossip
-	fmt.Fprintf(w, "gossipsub, all nodes: %d RPCs out (%d messages, %d bytes, %d IHAVE IDs, %d IWANT IDs), %d RPCs in, %d duplicate messages\n",
-		g.rpcsOut.Load(), g.msgsOut.Load(), g.bytesOut.Load(), g.ihaveIDs.Load(), g.iwantIDs.Load(), g.rpcsIn.Load(), g.dups.Load())
+	fmt.Fprintf(w, "gossipsub, all nodes: %d RPCs out (%d messages, %d bytes, %d IHAVE IDs, %d IWANT IDs), %d RPCs in, %d duplicate messages, %d RPCs dropped (queue full)\n",
+		g.rpcsOut.Load(), g.msgsOut.Load(), g.bytesOut.Load(), g.ihaveIDs.Load(), g.iwantIDs.Load(), g.rpcsIn.Load(), g.dups.Load(), g.dropped.Load())
 }
 
 func pctDur(d []time.Duration, p float64) time.Duration {

@@ -83,7 +83,7 @@ func (r rawTrace) rpc(rpc *pubsub.RPC, s traceStage, to peer.ID) {
 
 // traceGossip counts gossipsub's traffic while tracing (all nodes).
 var traceGossip struct {
-	rpcsOut, msgsOut, bytesOut, ihaveIDs, iwantIDs, dups, rpcsIn atomic.Int64
+	rpcsOut, msgsOut, bytesOut, ihaveIDs, iwantIDs, dups, rpcsIn, dropped atomic.Int64
 }
 
 func (r rawTrace) SendRPC(rpc *pubsub.RPC, p peer.ID) {
@@ -122,7 +122,7 @@ func (rawTrace) DeliverMessage(*pubsub.Message)           {}
 func (rawTrace) RejectMessage(*pubsub.Message, string)    {}
 func (rawTrace) DuplicateMessage(*pubsub.Message)         { traceGossip.dups.Add(1) }
 func (rawTrace) ThrottlePeer(peer.ID)                     {}
-func (rawTrace) DropRPC(*pubsub.RPC, peer.ID)             {}
+func (rawTrace) DropRPC(rpc *pubsub.RPC, _ peer.ID)       { traceGossip.dropped.Add(1) }
 func (rawTrace) UndeliverableMessage(*pubsub.Message)     {}
 
 // traceReadyStage reports a stage for every change a Ready applies; local
