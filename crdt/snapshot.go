@@ -477,7 +477,8 @@ func (headerOnly) cell([]byte, SnapshotRef) error     { return errHeaderDone }
 // changes: the same document, version and number of changes, and every
 // referenced op exists, is on that row, and writes that column. The
 // subscribers are not called for the loaded changes. LoadSnapshot keeps
-// the changes, like Apply.
+// the changes, like Apply, and freezes them ([Change.Freeze]): no Doc
+// rewrites their strings afterwards.
 func (d *Doc) LoadSnapshot(snap []byte, ids []ID, changes []*Change) error {
 	if d.g.n != 0 {
 		return fmt.Errorf("%w: the document is not empty", ErrBadSnapshot)
@@ -494,7 +495,14 @@ func (d *Doc) LoadSnapshot(snap []byte, ids []ID, changes []*Change) error {
 			return fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 		}
 		nd.noteTip(ids[k], c)
-		share(&c.Doc, nd.opts.ID)
+		// The ops are not materialized here, so their strings are not
+		// shared with the document's: freeze the change, so that time
+		// travel (which replays it) never rewrites them either and stays
+		// a pure read.
+		if !c.frozen {
+			share(&c.Doc, nd.opts.ID)
+			c.Freeze()
+		}
 	}
 	if _, err := parseSnapshot(snap, &snapLoader{d: nd}); err != nil {
 		return err

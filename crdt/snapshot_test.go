@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -425,4 +426,39 @@ func BenchmarkSnapshot(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestSnapshotConcurrentReads: time travel over loaded changes is a pure
+// read, so readers may run it concurrently (run with -race).
+func TestSnapshotConcurrentReads(t *testing.T) {
+	d, snap := snapFixture(t)
+	ids, cs := coveredOf(d)
+	// Fresh copies of the changes, as a restart decodes them.
+	for k := range cs {
+		b, err := cs[k].Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs[k], err = DecodeChange(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x := NewDoc(DocOptions{ID: "doc"})
+	if err := x.LoadSnapshot(snap, ids, cs); err != nil {
+		t.Fatal(err)
+	}
+	want := d.StateHash()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			at, err := x.At(x.Heads())
+			if err != nil || at.StateHash() != want {
+				t.Error("At over loaded changes differs")
+			}
+			x.Scan("t0")
+		}()
+	}
+	wg.Wait()
 }
