@@ -116,7 +116,15 @@ func (s *PebbleStorage) LoadSnapshot(doc string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: store: load snapshot of %q: %w", doc, err)
 	}
+	// Every chunk but the last is snapChunk bytes: size the buffer from
+	// the last one.
 	var out []byte
+	if it.Last() && len(it.Key()) == len(lo)+4 {
+		n := int(binary.BigEndian.Uint32(it.Key()[len(lo):]))
+		if v, err := it.ValueAndErr(); err == nil && n < 1<<16 {
+			out = make([]byte, 0, n*snapChunk+len(v))
+		}
+	}
 	next := uint32(0)
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()

@@ -246,3 +246,37 @@ func procCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestSnapshotStorage: both stores save and load snapshots; Pebble splits
+// large ones into chunks, and a smaller snapshot replaces every old chunk.
+func TestSnapshotStorage(t *testing.T) {
+	pb, err := OpenPebble(filepath.Join(t.TempDir(), "p"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pb.Close()
+	rng := rand.New(rand.NewPCG(1, 1))
+	big := make([]byte, 2*snapChunk+12345)
+	for i := range big {
+		big[i] = byte(rng.IntN(256))
+	}
+	for name, st := range map[string]SnapshotStorage{"mem": NewMemStorage(), "pebble": pb} {
+		if b, err := st.LoadSnapshot("d"); err != nil || b != nil {
+			t.Fatalf("%s: empty store: %v %v", name, b, err)
+		}
+		for _, snap := range [][]byte{big, []byte("small"), big[:snapChunk]} {
+			if err := st.SaveSnapshot("d", snap); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SaveSnapshot("d2", []byte("other")); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := st.LoadSnapshot("d"); err != nil || !bytes.Equal(b, snap) {
+				t.Fatalf("%s: loaded %d bytes (%v), saved %d", name, len(b), err, len(snap))
+			}
+		}
+		if b, _ := st.LoadSnapshot("d2"); string(b) != "other" {
+			t.Fatalf("%s: another document's snapshot changed", name)
+		}
+	}
+}
