@@ -113,9 +113,8 @@ type Config struct {
 
 // DefaultGossipD is the default of Config.GossipD. Measured on 10 nodes in
 // one group (BenchmarkNodeLatency10x1000, docs/benchmarks.md): gossipsub's
-// D = 6 sends each change 48-62 times (9 of them needed), D = 4 about 33
-// times, and the publish-to-applied latency under CPU load roughly halves;
-// D = 4 still keeps one outbound-only mesh peer (Dout = 1) against
+// D = 6 sent each change 48-62 times (9 of them needed), D = 4 33-45
+// times; D = 4 still keeps one outbound-only mesh peer (Dout = 1) against
 // eclipse attempts, which D = 3 would not.
 const DefaultGossipD = 4
 

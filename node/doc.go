@@ -16,9 +16,11 @@
 //     message ID = change ID bound to the envelope hash on the changes
 //     topic (replica.GossipID), pubsub signing off
 //     (StrictNoSign; changes carry their own signatures), flood publish and
-//     peer scoring on. The topic validator runs the replica's stateless
-//     check ([replica.ValidateGossipCached]): Reject (a stage-1 failure: the
-//     invalid-message penalty) or Ignore, never a stateful verdict. The
+//     peer scoring on, mesh degree [Config.GossipD] (4). The topic
+//     validator runs the replica's stateless check
+//     ([replica.ValidateGossipCached]): Reject (a stage-1 failure: the
+//     invalid-message penalty) or Ignore, never a stateful verdict; what it
+//     accepts it hands to the document's loop itself. The
 //     validators and the node's replicas share one bft.SigCache per node,
 //     so a gossiped change's signature is verified once (by the
 //     validator) and Step finds it in the cache. The
@@ -60,7 +62,7 @@
 //
 // # The driver loop
 //
-// Each document has two goroutines. The loop is the only one that calls
+// Each document has three goroutines. The loop is the only one that calls
 // the replica's inputs (Step for gossip and stream messages, Tick every
 // [Config.TickInterval], Propose, PeerUp and PeerDown from topic joins and
 // leaves) and takes its Ready values. The persister acts on each Ready in
@@ -72,8 +74,12 @@
 //	deliver(rd.Applied, rd.Presence, rd.Alerts)
 //	ack the local writes                  // then the loop calls r.Advance()
 //
+// The third goroutine publishes what the persister hands it, in order,
+// so gossipsub's event loop never holds up the next append or the events
+// behind a local change; readies of peers' changes queued ahead of a
+// local change are written and delivered without waiting for its fsync.
 // A Ready that only persists changes received from peers is written
-// without fsync (it survives a process crash; the next synced write, or
+// without fsync, even when it sends (it survives a process crash; the next synced write, or
 // reconciliation after a machine crash, covers the rest). Storage errors
 // stop the document's writes and make the node unhealthy ([Node.Err],
 // /healthz); they are never ignored.
