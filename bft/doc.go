@@ -63,6 +63,13 @@
 // signature, whose answer is deterministic; anything else, including a
 // triple that differs in one bit, is verified afresh. With or without a
 // cache, and whatever it holds, every check returns what [Verify] returns.
+// An [EnvCache] (replica.Config.EnvCache; one per simulation in sim) goes
+// one step further for stage 1 as a whole: it answers a check of bytes
+// identical to ones it accepted before, for the same document, with the
+// same shared, immutable envelope (its change frozen, see
+// crdt.Change.Freeze), so many gates keep one decoded copy of a change.
+// It stores successes only and gives CheckStatelessCached's verdict for
+// every input.
 //
 // # Causal validity
 //
@@ -104,8 +111,8 @@
 // is an argument) and has no randomness; its outputs are in a stable
 // order. [CheckStateless], [Verify], [DecodeEnvelope], [DecodeProof] and
 // [EquivocationProof.Verify] are pure and safe for concurrent use. A
-// [SigCache] is safe for concurrent use (a mutex; its contents affect
-// only speed, never a result). A [Gate] is not: the caller serialises
+// [SigCache] and an [EnvCache] are safe for concurrent use (a mutex; their
+// contents affect only speed and memory, never a result). A [Gate] is not: the caller serialises
 // calls to it and to its document.
 //
 // # Usage
