@@ -159,17 +159,24 @@ func (g *Gate) index(id crdt.ID, c *crdt.Change, env *Envelope, past *writerSnap
 		g.authors[c.Author] = ix
 	}
 	var proof *EquivocationProof
-	if other, ok := ix.overlap(c.Seq, c.LastSeq()); ok && env != nil && other.signed {
+	if other, ok := ix.overlap(c.Seq, c.LastSeq()); ok && env != nil && other.sig != nil {
 		if oc, ok := g.graph.Get(other.id); ok {
 			if raw, err := oc.Encode(); err == nil {
-				o := &Envelope{Change: oc, ID: other.id, Sig: other.sig, Raw: raw, checked: true}
+				o := &Envelope{Change: oc, ID: other.id, Sig: *other.sig, Raw: raw, checked: true}
 				proof = g.keepProof(NewProof(env, o))
 			}
 		}
 	}
-	sp := span{start: c.Seq, end: c.LastSeq(), id: id, signed: env != nil}
-	if env != nil {
-		sp.sig = env.Sig
+	sp := span{start: c.Seq, end: c.LastSeq(), id: id}
+	switch {
+	case env == nil:
+	case env.wire != nil:
+		// A shared, immutable envelope (EnvCache): point at its signature
+		// instead of copying it, so many gates keep one copy.
+		sp.sig = &env.Sig
+	default:
+		sig := env.Sig
+		sp.sig = &sig
 	}
 	ix.insert(sp)
 	return proof
@@ -234,12 +241,14 @@ func (g *Gate) Equivocators() []crdt.Author {
 }
 
 // span is one accepted change of an author: its seq range and signature
-// (kept to build equivocation proofs later).
+// (kept to build equivocation proofs later). sig is nil for changes that
+// were in the document before the gate (unsigned); it points into a
+// shared envelope's signature when the envelope came from an EnvCache, and
+// to a copy otherwise.
 type span struct {
 	start, end uint64
 	id         crdt.ID
-	sig        [64]byte
-	signed     bool // false for changes that were in the document before the gate
+	sig        *[64]byte
 }
 
 // authorIndex holds an author's accepted changes sorted by (start, id),
