@@ -112,7 +112,11 @@
 // [GossipID]), so nodes that already saw it drop it unvalidated. A replica
 // that is catching up (new, restarted, or back from having no peer, until
 // a session completes) re-gossips nothing, since what it receives is what
-// it alone missed, and [Config.RegossipRate] caps the rest.
+// it alone missed. Otherwise the message waits a random delay below
+// [Config.RegossipDelay] and is dropped if the change arrives by gossip
+// meanwhile (when a partition heals, many replicas learn the same changes
+// at once; the first to publish suppresses the others), and
+// [Config.RegossipRate] caps the rest.
 //
 // The subpackage replicatest wires replicas over a lossy, reordering,
 // duplicating in-memory network with a fake clock, plus a Byzantine peer
