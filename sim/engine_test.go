@@ -125,7 +125,7 @@ func TestPartitionConverges(t *testing.T) {
 }
 
 // TestFilteredConverges: in the filtered star, the subscribers of each
-// namespace agree on its presence entries.
+// namespace agree on its presence entries, and nobody else holds them.
 func TestFilteredConverges(t *testing.T) {
 	s, err := New(Config{Seed: 6, Nodes: 13, Topology: "filtered", Workload: Workload{Rate: 4, Ephemeral: 1, Duration: time.Second}})
 	if err != nil {
@@ -149,6 +149,20 @@ func TestFilteredConverges(t *testing.T) {
 		}
 		if first < 0 {
 			t.Fatalf("no subscriber of %s", ns)
+		}
+		// The others hold none of it but their own writes: not from
+		// gossip (the hub filters) and not from the presence snapshot a
+		// new peer gets.
+		for i := 0; i < s.Len(); i++ {
+			if sc.Subscribed(i, ns) {
+				continue
+			}
+			r := s.Node(i).(*ReplicaNode).R
+			for _, e := range r.Presence().All(ns) {
+				if e.Author != r.Author() {
+					t.Fatalf("node %d does not follow %s but holds %s's entry %q", i, ns, e.Author.Short(), e.Key)
+				}
+			}
 		}
 	}
 	if r := s.Finish(true); !r.OK() {

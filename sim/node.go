@@ -142,6 +142,9 @@ type NodeConfig struct {
 	// EnvCache is the simulation's shared envelope cache (nil: none),
 	// for replica.Config.EnvCache. It never changes a result either.
 	EnvCache *bft.EnvCache
+	// Namespaces are the presence namespaces the node follows in a
+	// filtered topology, for ephemeral.Config.Namespaces (nil: all).
+	Namespaces []string
 }
 
 // Factory builds a node. The default is the replica adapter.

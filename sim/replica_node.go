@@ -38,6 +38,7 @@ func newReplicaNode(cfg NodeConfig, tune func(*replica.Config)) (*ReplicaNode, e
 	rc.Rand = cfg.Rand
 	rc.SigCache = cfg.SigCache
 	rc.EnvCache = cfg.EnvCache
+	rc.Ephemeral.Namespaces = cfg.Namespaces
 	if tune != nil {
 		tune(&rc)
 	}

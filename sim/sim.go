@@ -204,15 +204,16 @@ func (s *Sim) addPeer(i int) error {
 
 func (s *Sim) startNode(p *peer, log [][]byte) error {
 	n, err := s.cfg.Factory(NodeConfig{
-		Index:    p.i,
-		Peer:     p.id,
-		Doc:      s.cfg.Doc,
-		Key:      p.key,
-		Rand:     rand.New(rand.NewPCG(s.cfg.Seed^uint64(p.i)<<20, uint64(p.restart))),
-		Log:      log,
-		Now:      s.nodeNow(p),
-		SigCache: s.sigCache,
-		EnvCache: s.envCache,
+		Index:      p.i,
+		Peer:       p.id,
+		Doc:        s.cfg.Doc,
+		Key:        p.key,
+		Rand:       rand.New(rand.NewPCG(s.cfg.Seed^uint64(p.i)<<20, uint64(p.restart))),
+		Log:        log,
+		Now:        s.nodeNow(p),
+		SigCache:   s.sigCache,
+		EnvCache:   s.envCache,
+		Namespaces: s.scen.Follows(p.i),
 	})
 	if err != nil {
 		return fmt.Errorf("sim: start node %d: %w", p.i, err)

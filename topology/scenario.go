@@ -48,7 +48,7 @@ type Scenario struct {
 
 // Subscribed reports whether node i takes namespace ns.
 func (s *Scenario) Subscribed(i int, ns string) bool {
-	if s.Subscriptions == nil || s.Subscriptions[i] == nil {
+	if s.Subscriptions == nil || i >= len(s.Subscriptions) || s.Subscriptions[i] == nil {
 		return true
 	}
 	for _, x := range s.Subscriptions[i] {
@@ -57,6 +57,15 @@ func (s *Scenario) Subscribed(i int, ns string) bool {
 		}
 	}
 	return false
+}
+
+// Follows returns the namespaces node i subscribes to, or nil when it
+// takes every namespace.
+func (s *Scenario) Follows(i int) []string {
+	if s.Subscriptions == nil || i >= len(s.Subscriptions) {
+		return nil
+	}
+	return s.Subscriptions[i]
 }
 
 // Names lists the scenario names New accepts, sorted.
