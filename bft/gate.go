@@ -117,6 +117,11 @@ func NewGate(cfg GateConfig, doc *crdt.Doc) *Gate {
 // Doc returns the gate's document.
 func (g *Gate) Doc() *crdt.Doc { return g.doc }
 
+// Buffered returns how many changes wait in the causal buffer and their
+// accounted size in bytes (bounded by Config.MaxBufferCount and
+// MaxBufferBytes).
+func (g *Gate) Buffered() (count, bytes int) { return g.buf.total.count, g.buf.total.bytes }
+
 // Has reports whether the change id is known: applied to the document or
 // waiting in the causal buffer. A receiver may drop any input claiming a
 // known ID (see [PeekID]) without checking it.

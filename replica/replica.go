@@ -106,6 +106,10 @@ type Footprint struct {
 	QueuedIDs  int // change IDs queued in outgoing streams
 	Tracked    int // IDs tracked as missing or asked for
 	PendingOps int // proposed ops not yet in a change
+	// Buffered and BufferedBytes are the changes waiting in the gate's
+	// causal buffer for their parents, and their accounted size.
+	Buffered      int
+	BufferedBytes int
 }
 
 // New returns a replica for cfg.Doc with an empty document.
@@ -183,6 +187,7 @@ func (r *Replica) Footprint() Footprint {
 		f.Tracked += len(p.asked)
 	}
 	f.Tracked += len(r.waiting) + len(r.viaSync) + len(r.regossipQ)
+	f.Buffered, f.BufferedBytes = r.gate.Buffered()
 	return f
 }
 

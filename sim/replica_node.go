@@ -165,7 +165,7 @@ func (n *ReplicaNode) PresenceHash(ns string) [32]byte {
 // Footprint implements Node.
 func (n *ReplicaNode) Footprint() int {
 	f := n.R.Footprint()
-	return f.Sessions + f.QueuedIDs + f.Tracked + f.PendingOps
+	return f.Sessions + f.QueuedIDs + f.Tracked + f.PendingOps + f.Buffered
 }
 
 // batchItems returns the number of envelopes in a reconciliation batch
