@@ -458,14 +458,6 @@ func hasAlert(m *Member, p peer.ID, reason string) bool {
 	return false
 }
 
-func alertSummary(m *Member) map[string]int {
-	out := map[string]int{}
-	for _, a := range m.Node().Alerts() {
-		out[a.Kind+"/"+a.Reason]++
-	}
-	return out
-}
-
 // TestByzantineIDPoisoning has an attacker with fast links race every
 // honest change with a tampered copy under the same change ID, while the
 // honest links are slow. The gossipsub message ID covers the whole

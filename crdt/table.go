@@ -28,15 +28,3 @@ func (t *table) add(key string) *rowState {
 	t.rows[key] = rs
 	return rs
 }
-
-// all returns every row of the table, in no particular order.
-func (t *table) all() []*rowState {
-	out := make([]*rowState, 0, len(t.rows)+len(t.base))
-	for i := range t.base {
-		out = append(out, &t.base[i])
-	}
-	for _, rs := range t.rows {
-		out = append(out, rs)
-	}
-	return out
-}

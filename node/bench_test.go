@@ -45,6 +45,12 @@ func benchNodes(b *testing.B, n int) []*Node {
 		if !benchMem {
 			c.DataDir = filepath.Join(dir, fmt.Sprint(i))
 		}
+		switch benchTransport {
+		case "tcp":
+			c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+		case "quic":
+			c.Listen = []string{"/ip4/127.0.0.1/udp/0/quic-v1"}
+		}
 	})
 }
 
@@ -70,11 +76,16 @@ var benchRate = 1000
 // benchMem runs the multi-node benchmarks on in-memory stores (-mem).
 var benchMem bool
 
+// benchTransport restricts the multi-node benchmarks to one transport
+// (-transport tcp|quic); default both, as a node listens.
+var benchTransport string
+
 func init() {
 	flag.IntVar(&benchRate, "rate", benchRate, "changes per second in all in BenchmarkNodeLatency10x1000")
 	flag.IntVar(&meshD, "mesh-d", meshD, "gossipsub mesh degree D (0: Config.GossipD)")
 	flag.BoolVar(&gateOnAll, "gate-all", gateOnAll, "group commit waits for every persister batch")
 	flag.BoolVar(&benchMem, "mem", false, "in-memory stores in the multi-node benchmarks")
+	flag.StringVar(&benchTransport, "transport", "", "tcp or quic: listen on one transport only in the multi-node benchmarks (default both)")
 	flag.IntVar(&benchWriters, "writers", benchWriters, "concurrent writers per node in BenchmarkNodeConverge8x12500")
 }
 
