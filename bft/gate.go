@@ -93,6 +93,16 @@ type Expired = Dropped
 // indexed; equivocation proofs can only involve changes the gate has seen
 // signed.
 func NewGate(cfg GateConfig, doc *crdt.Doc) *Gate {
+	g := newGate(cfg, doc)
+	for _, id := range g.graph.Topo() {
+		c, _ := g.graph.Get(id)
+		g.index(id, c, nil, nil)
+	}
+	return g
+}
+
+// newGate returns an empty gate for doc: cfg with its defaults, no index.
+func newGate(cfg GateConfig, doc *crdt.Doc) *Gate {
 	cfg = cfg.withDefaults()
 	g := &Gate{
 		cfg:      cfg,
@@ -106,10 +116,6 @@ func NewGate(cfg GateConfig, doc *crdt.Doc) *Gate {
 	g.buf = newCausalBuf(&g.cfg)
 	if len(cfg.Writers) > 0 {
 		g.writers = newWriters(cfg.Writers)
-	}
-	for _, id := range g.graph.Topo() {
-		c, _ := g.graph.Get(id)
-		g.index(id, c, nil, nil)
 	}
 	return g
 }

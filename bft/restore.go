@@ -19,20 +19,7 @@ import (
 // verify, it checks each one's ID and signature first (through
 // cfg.SigCache) and fails on the first bad one.
 func RestoreGate(cfg GateConfig, doc *crdt.Doc, envs []*Envelope, verify bool) (*Gate, []*EquivocationProof, error) {
-	cfg = cfg.withDefaults()
-	g := &Gate{
-		cfg:      cfg,
-		doc:      doc,
-		graph:    doc.Graph(),
-		docID:    doc.ID(),
-		authors:  make(map[crdt.Author]*authorIndex),
-		proofs:   make(map[[2]crdt.ID]*EquivocationProof),
-		byAuthor: make(map[crdt.Author]int),
-	}
-	g.buf = newCausalBuf(&g.cfg)
-	if len(cfg.Writers) > 0 {
-		g.writers = newWriters(cfg.Writers)
-	}
+	g := newGate(cfg, doc)
 	seen := make(map[crdt.ID]bool, len(envs))
 	var proofs []*EquivocationProof
 	for _, env := range envs {
@@ -41,7 +28,7 @@ func RestoreGate(cfg GateConfig, doc *crdt.Doc, envs []*Envelope, verify bool) (
 			return nil, nil, fmt.Errorf("bft: restore gate: change %s is not in the document or repeated", env.ID.Short())
 		}
 		if verify {
-			if rej := env.verifyIDSig(cfg.SigCache); rej != nil {
+			if rej := env.verifyIDSig(g.cfg.SigCache); rej != nil {
 				return nil, nil, fmt.Errorf("bft: restore gate: %w", rej)
 			}
 		}

@@ -127,12 +127,8 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 		// whole log (as Restore's trusted path does, but with signatures).
 		for _, e := range tail {
 			env := e.env
-			if crdt.HashChange(env.Raw) != env.ID {
-				errs = append(errs, fmt.Errorf("%w: change %s: ID does not match its bytes", ErrRestore, env.ID.Short()))
-				continue
-			}
-			if _, err := r.doc.Apply(env.ID, env.Change); err != nil {
-				errs = append(errs, fmt.Errorf("%w: change %s: %w", ErrRestore, env.ID.Short(), err))
+			if err := r.applyTrusted(env); err != nil {
+				errs = append(errs, err)
 				continue
 			}
 			r.nstore++
@@ -149,18 +145,11 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 	for _, pr := range proofs {
 		r.noteProof(pr, true)
 	}
-	for _, e := range tail {
-		env := e.env
-		res := r.gate.Receive("", env, r.now)
-		if res.Rejection != nil {
-			errs = append(errs, fmt.Errorf("%w: change %s: %w", ErrRestore, env.ID.Short(), res.Rejection))
-		}
-		r.takeResult("", res)
+	rest := make([]*bft.Envelope, len(tail))
+	for i, e := range tail {
+		rest[i] = e.env
 	}
-	if n := r.gate.Metrics().BufferCount; n > 0 {
-		errs = append(errs, fmt.Errorf("%w: %d entries miss their parents", ErrRestore, n))
-	}
-	return errors.Join(errs...)
+	return r.replayGated(rest, errs)
 }
 
 // logEntry is one distinct change of the log being restored.
