@@ -3,8 +3,6 @@ package node
 import (
 	"encoding/hex"
 	"sync/atomic"
-
-	"google.golang.org/protobuf/proto"
 	"time"
 
 	"github.com/convergenode/convergenode/crdt"
@@ -12,6 +10,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/proto"
 )
 
 // traceStage is one step of a change's way through a node, from the local
