@@ -74,11 +74,9 @@ func (s *PebbleStorage) nextLocked(doc string) (uint64, error) {
 	return n, nil
 }
 
-// Append implements Storage.
-func (s *PebbleStorage) Append(doc string, envs [][]byte, sync bool) (err error) {
-	if len(envs) == 0 {
-		return nil
-	}
+// locked runs fn under the store's lock with the database open; a store
+// closed before or during fn gives ErrClosed.
+func (s *PebbleStorage) locked(fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil { // pebble panics on use after Close
 			err = ErrClosed
@@ -89,6 +87,18 @@ func (s *PebbleStorage) Append(doc string, envs [][]byte, sync bool) (err error)
 	if s.db == nil {
 		return ErrClosed
 	}
+	return fn()
+}
+
+// Append implements Storage.
+func (s *PebbleStorage) Append(doc string, envs [][]byte, sync bool) error {
+	if len(envs) == 0 {
+		return nil
+	}
+	return s.locked(func() error { return s.appendLocked(doc, envs, sync) })
+}
+
+func (s *PebbleStorage) appendLocked(doc string, envs [][]byte, sync bool) error {
 	n, err := s.nextLocked(doc)
 	if err != nil {
 		return err

@@ -73,17 +73,11 @@ func snapKey(doc string, i uint32) []byte {
 
 // SaveSnapshot implements SnapshotStorage: one batch deletes the old
 // chunks and writes the new ones, committed with fsync.
-func (s *PebbleStorage) SaveSnapshot(doc string, snap []byte) (err error) {
-	defer func() {
-		if r := recover(); r != nil { // pebble panics on use after Close
-			err = ErrClosed
-		}
-	}()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.db == nil {
-		return ErrClosed
-	}
+func (s *PebbleStorage) SaveSnapshot(doc string, snap []byte) error {
+	return s.locked(func() error { return s.saveSnapshotLocked(doc, snap) })
+}
+
+func (s *PebbleStorage) saveSnapshotLocked(doc string, snap []byte) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	lo, hi := docKey('s', doc, 0), append(docKey('s', doc, 0), 0xff, 0xff, 0xff, 0xff, 0xff)
