@@ -67,6 +67,7 @@ type Replica struct {
 
 	peers    map[PeerID]*peer
 	sorted   []*peer // the peers in ID order (a peer is never removed)
+	attn     []*peer // the peers tickSync visits (see attend)
 	proofs   map[[64]byte]*bft.EquivocationProof
 	proofsBy map[crdt.Author]int
 	nextSync time.Time

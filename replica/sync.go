@@ -39,6 +39,10 @@ type peer struct {
 
 	tokens   float64 // serve budget, bytes
 	tokensAt time.Time
+
+	// attn is set while the peer is in Replica.attn: it has (or had at
+	// the last Tick) a session or outstanding needs for tickSync to watch.
+	attn bool
 }
 
 // helloBurst is how many sessions a peer may open back to back.
@@ -205,6 +209,7 @@ func (r *Replica) startSync(p *peer) {
 	s := r.newSession(id, true)
 	s.mine = r.wireHeads()
 	p.out = s
+	r.attend(p)
 	r.stats.SessionsOpened++
 	r.send(p.id, &Message{Type: MsgHello, Session: s.id, Count: uint64(r.doc.Graph().Len()), IDs: s.mine, Bloom: r.bloomFor(p)})
 }
@@ -280,6 +285,7 @@ func (r *Replica) answerHello(p *peer, m *Message) {
 	s.heads = m.IDs
 	s.mine = r.wireHeads()
 	p.in = s
+	r.attend(p)
 	r.send(p.id, &Message{Type: MsgHello, Session: s.id, Reply: true, Count: uint64(r.doc.Graph().Len()), IDs: s.mine, Bloom: r.bloomFor(p)})
 	s.queue = r.candidates(p, m.IDs, m.Bloom)
 	r.pump(p, s)
@@ -602,6 +608,7 @@ func (r *Replica) askMissing(p *peer, missing []crdt.ID, deep, owed bool) {
 			continue
 		}
 		p.asked[id] = r.now.Add(r.cfg.SyncTimeout)
+		r.attend(p)
 		ask = append(ask, id)
 	}
 	if len(ask) == 0 {
@@ -628,41 +635,27 @@ func (s *session) addMissing(ids []crdt.ID, owed bool, limit int) {
 
 // tickSync times out sessions and requests and starts the periodic sync.
 func (r *Replica) tickSync() {
+	// Only the peers with a session or outstanding needs have deadlines
+	// to check: visit those, in ID order, and keep the ones still busy.
+	if len(r.attn) > 0 {
+		list := r.attn
+		r.attn = nil
+		slices.SortFunc(list, func(a, b *peer) int { return cmpPeer(a, b.id) })
+		for _, p := range list {
+			p.attn = false
+		}
+		for _, p := range list {
+			r.tickPeer(p)
+			if p.out != nil || p.in != nil || len(p.asked) > 0 {
+				r.attend(p)
+			}
+		}
+	}
+	if r.cfg.SyncInterval < 0 || r.now.Before(r.nextSync) {
+		return
+	}
 	var eligible, idle []*peer
 	for _, p := range r.sortedPeers() {
-		for _, s := range []*session{p.out, p.in} {
-			switch {
-			case s == nil:
-			case r.now.After(s.deadline):
-				r.failSession(p, s, AlertNonService, "sync-timeout", false)
-			case s.throttled:
-				s.throttled = false
-				r.pump(p, s)
-				r.maybeFinish(p, s)
-			}
-		}
-		var unserved []crdt.ID
-		if len(p.asked) > 0 { // ranging over a map costs an iterator even when empty
-			for id, dl := range p.asked {
-				if r.gate.Has(id) { // applied, or delivered and waiting for its own parents
-					delete(p.asked, id)
-				} else if r.now.After(dl) {
-					delete(p.asked, id)
-					unserved = append(unserved, id)
-				}
-			}
-		}
-		if len(unserved) > 0 {
-			unserved = crdt.SortIDs(unserved)
-			if len(unserved) > 16 {
-				unserved = unserved[:16]
-			}
-			r.alert(Alert{Kind: AlertNonService, Peer: p.id, Reason: "needs-timeout", IDs: unserved})
-			// Fall back to a full session: it finds whatever is missing.
-			if p.up && p.out == nil {
-				r.startSync(p)
-			}
-		}
 		if p.up && p.out == nil && p.in == nil && p.deferred == nil {
 			idle = append(idle, p)
 			if !r.now.Before(p.backoffUntil) {
@@ -675,14 +668,55 @@ func (r *Replica) tickSync() {
 		// it never stops reconciliation.
 		eligible = idle
 	}
-	if r.cfg.SyncInterval < 0 || r.now.Before(r.nextSync) {
-		return
-	}
 	// Next periodic sync in [0.5, 1.5) × SyncInterval.
 	jitter := time.Duration(r.cfg.Rand.Int64N(int64(r.cfg.SyncInterval)))
 	r.nextSync = r.now.Add(r.cfg.SyncInterval/2 + jitter)
 	if len(eligible) > 0 {
 		r.startSync(eligible[r.cfg.Rand.IntN(len(eligible))])
+	}
+}
+
+// attend puts p on the list tickSync visits.
+func (r *Replica) attend(p *peer) {
+	if !p.attn {
+		p.attn = true
+		r.attn = append(r.attn, p)
+	}
+}
+
+// tickPeer checks p's session deadlines, resumes throttled sessions and
+// expires the needs p did not serve in time.
+func (r *Replica) tickPeer(p *peer) {
+	for _, s := range []*session{p.out, p.in} {
+		switch {
+		case s == nil:
+		case r.now.After(s.deadline):
+			r.failSession(p, s, AlertNonService, "sync-timeout", false)
+		case s.throttled:
+			s.throttled = false
+			r.pump(p, s)
+			r.maybeFinish(p, s)
+		}
+	}
+	var unserved []crdt.ID
+	for id, dl := range p.asked {
+		if r.gate.Has(id) { // applied, or delivered and waiting for its own parents
+			delete(p.asked, id)
+		} else if r.now.After(dl) {
+			delete(p.asked, id)
+			unserved = append(unserved, id)
+		}
+	}
+	if len(unserved) > 0 {
+		unserved = crdt.SortIDs(unserved)
+		if len(unserved) > 16 {
+			unserved = unserved[:16]
+		}
+		r.alert(Alert{Kind: AlertNonService, Peer: p.id, Reason: "needs-timeout", IDs: unserved})
+		// Fall back to a full session: it finds whatever is missing.
+		if p.up && p.out == nil {
+			r.startSync(p)
+		}
 	}
 }
 
