@@ -23,6 +23,7 @@ import (
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -184,6 +185,9 @@ func (n *Node) startHost() error {
 		libp2p.ConnectionManager(cm),
 		libp2p.PrometheusRegisterer(n.reg),
 		libp2p.UserAgent("convergenode/0.1"),
+	}
+	if !n.cfg.PreferQUICOnLAN {
+		opts = append(opts, libp2p.SwarmOpts(swarm.WithDialRanker(lanTCPFirst)))
 	}
 	if n.cfg.NAT {
 		opts = append(opts, libp2p.NATPortMap(), libp2p.EnableHolePunching(), libp2p.EnableNATService(), libp2p.EnableRelay())

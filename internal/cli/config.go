@@ -19,14 +19,16 @@ var defaultConfig []byte
 // Config is the node's configuration file (TOML). See default.toml for the
 // meaning and default of every field.
 type Config struct {
-	DataDir   string   `toml:"data_dir" json:"data_dir"`
-	KeyFile   string   `toml:"key_file" json:"key_file"`
-	Listen    []string `toml:"listen" json:"listen"`
-	API       string   `toml:"api" json:"api"`
-	Bootstrap []string `toml:"bootstrap" json:"bootstrap"`
-	Docs      []string `toml:"docs" json:"docs"`
-	LogLevel  string   `toml:"log_level" json:"log_level"`
-	TrustLog  bool     `toml:"trust_log" json:"trust_log"`
+	DataDir string   `toml:"data_dir" json:"data_dir"`
+	KeyFile string   `toml:"key_file" json:"key_file"`
+	Listen  []string `toml:"listen" json:"listen"`
+	// PreferQUICOnLAN: see node.Config.PreferQUICOnLAN.
+	PreferQUICOnLAN bool     `toml:"prefer_quic_on_lan" json:"prefer_quic_on_lan"`
+	API             string   `toml:"api" json:"api"`
+	Bootstrap       []string `toml:"bootstrap" json:"bootstrap"`
+	Docs            []string `toml:"docs" json:"docs"`
+	LogLevel        string   `toml:"log_level" json:"log_level"`
+	TrustLog        bool     `toml:"trust_log" json:"trust_log"`
 	// SnapshotEvery: ops between two snapshots of a document (0: the
 	// node's default, negative: never). See node.Config.SnapshotEvery.
 	SnapshotEvery int       `toml:"snapshot_every" json:"snapshot_every"`

@@ -137,6 +137,7 @@ func (e *env) run(ctx context.Context, c Config, home string) error {
 	cfg := node.DefaultConfig(c.DataDir)
 	cfg.Key = key
 	cfg.Listen = c.Listen
+	cfg.PreferQUICOnLAN = c.PreferQUICOnLAN
 	cfg.Bootstrap = c.Bootstrap
 	cfg.Docs = c.Docs
 	cfg.APIAddr = c.API
