@@ -69,7 +69,7 @@ type catchup struct {
 var ErrStorage = errors.New("node: storage failed")
 
 func (n *Node) openDoc(ctx context.Context, id string) (*Doc, error) {
-	e, err := n.core.newEngine(id, &n.cfg, n.sigs)
+	e, err := n.core.newEngine(id, &n.cfg, n.caches)
 	if err != nil {
 		return nil, fmt.Errorf("node: document %q: %w", id, err)
 	}

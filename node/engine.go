@@ -103,11 +103,19 @@ type Alert struct {
 	Time     time.Time `json:"time"`
 }
 
-// coreFuncs are the engine's stateless entry points. sigs is the node's
-// verified-signature cache, shared by its validators and its engines (so a
-// gossiped change is verified once); nil means no cache.
+// checkCaches are a node's stage-1 caches, shared by its validators and
+// its engines: sigs (verified signatures) so that a gossiped change is
+// verified once, envs (checked envelopes) so that it is decoded and hashed
+// once. Nil fields cache nothing.
+type checkCaches struct {
+	sigs *bft.SigCache
+	envs *bft.EnvCache
+}
+
+// coreFuncs are the engine's stateless entry points. c are the node's
+// caches, shared by its validators and its engines.
 type coreFuncs struct {
-	newEngine func(doc string, cfg *Config, sigs *bft.SigCache) (engine, error)
-	validate  func(doc string, t topicKind, data []byte, sigs *bft.SigCache) verdict
+	newEngine func(doc string, cfg *Config, c checkCaches) (engine, error)
+	validate  func(doc string, t topicKind, data []byte, c checkCaches) verdict
 	msgID     func(t topicKind, data []byte) string
 }

@@ -175,7 +175,7 @@ func (n *Node) joinGossip(d *Doc) (*gossip, error) {
 			if traceHook != nil && kind == topicChanges {
 				n.traceMsg(traceValidate, m.Data)
 			}
-			switch n.core.validate(d.id, kind, m.Data, n.sigs) {
+			switch n.core.validate(d.id, kind, m.Data, n.caches) {
 			case verdictAccept:
 				// Our validator is the topic's only one: gossipsub delivers
 				// what it accepts. Hand the message to the loop now rather

@@ -103,7 +103,7 @@ func (n *Node) apiPush(w http.ResponseWriter, r *http.Request) error {
 			resp.Rejected = append(resp.Rejected, PushRejected{i, err.Error()})
 			continue
 		}
-		if v := n.core.validate(d.id, topicChanges, msg, n.sigs); v != verdictAccept {
+		if v := n.core.validate(d.id, topicChanges, msg, n.caches); v != verdictAccept {
 			resp.Rejected = append(resp.Rejected, PushRejected{i, "refused by the stateless check (size, encoding, document, ID or signature)"})
 			continue
 		}

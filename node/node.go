@@ -45,7 +45,7 @@ type Node struct {
 	cfg     Config
 	log     *slog.Logger
 	core    coreFuncs
-	sigs    *bft.SigCache // verified signatures, shared by validators and replicas
+	caches  checkCaches // verified signatures and checked envelopes, shared by validators and replicas
 	host    host.Host
 	ps      *pubsub.PubSub
 	dht     *dht.IpfsDHT
@@ -89,6 +89,13 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 // document); a miss only costs a second verification.
 const sigCacheSize = 1 << 15
 
+// envCacheSize bounds the node's checked-envelope cache. An entry only has
+// to live from a change's gossipsub validation to its Step (milliseconds
+// at most: the document's loop drains its inbox continuously), and unlike
+// the signature cache it holds decoded changes that the collector scans,
+// so it is kept small; a miss only costs a second decode and hash.
+const envCacheSize = 1 << 11
+
 func newNode(ctx context.Context, cfg Config, core coreFuncs) (_ *Node, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -103,9 +110,14 @@ func newNode(ctx context.Context, cfg Config, core coreFuncs) (_ *Node, err erro
 		start:   time.Now(),
 	}
 	if cfg.Replica != nil && cfg.Replica.SigCache != nil {
-		n.sigs = cfg.Replica.SigCache
+		n.caches.sigs = cfg.Replica.SigCache
 	} else {
-		n.sigs = bft.NewSigCache(sigCacheSize)
+		n.caches.sigs = bft.NewSigCache(sigCacheSize)
+	}
+	if cfg.Replica != nil && cfg.Replica.EnvCache != nil {
+		n.caches.envs = cfg.Replica.EnvCache
+	} else {
+		n.caches.envs = bft.NewEnvCache(envCacheSize)
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {

@@ -3,7 +3,6 @@ package node
 import (
 	"time"
 
-	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/crdt"
 	"github.com/convergenode/convergenode/ephemeral"
 	"github.com/convergenode/convergenode/replica"
@@ -12,8 +11,8 @@ import (
 // replicaCore drives replica.Replica: the node's only protocol logic.
 var replicaCore = coreFuncs{
 	newEngine: newReplicaEngine,
-	validate: func(doc string, t topicKind, data []byte, sigs *bft.SigCache) verdict {
-		switch replica.ValidateGossipCached(doc, replicaTopic(t), data, sigs) {
+	validate: func(doc string, t topicKind, data []byte, c checkCaches) verdict {
+		switch replica.ValidateGossipShared(doc, replicaTopic(t), data, c.sigs, c.envs) {
 		case replica.Accept:
 			return verdictAccept
 		case replica.Reject:
@@ -52,7 +51,7 @@ func nodeTopic(t replica.Topic) topicKind {
 // replicaEngine adapts *replica.Replica to engine.
 type replicaEngine struct{ r *replica.Replica }
 
-func newReplicaEngine(doc string, cfg *Config, sigs *bft.SigCache) (engine, error) {
+func newReplicaEngine(doc string, cfg *Config, c checkCaches) (engine, error) {
 	rc := replica.DefaultConfig()
 	if cfg.Replica != nil {
 		rc = *cfg.Replica
@@ -60,7 +59,7 @@ func newReplicaEngine(doc string, cfg *Config, sigs *bft.SigCache) (engine, erro
 	rc.Doc = doc
 	rc.Key = cfg.Key
 	rc.TrustLog = rc.TrustLog || cfg.TrustLog
-	rc.SigCache = sigs
+	rc.SigCache, rc.EnvCache = c.sigs, c.envs
 	// The node acks a write once its change is durable, so it packs the
 	// group at the next Ready rather than waiting for a Tick.
 	rc.Flush = replica.FlushOnReady

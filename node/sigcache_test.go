@@ -10,21 +10,24 @@ import (
 	"github.com/convergenode/convergenode/replica"
 )
 
-// The gossipsub validator and the replica share the node's signature
-// cache: a gossiped change is verified by the validator and found in the
-// cache by Step. (With two nodes pubsub validates each message once, so a
-// hit can only be Step's.)
-func TestSigCacheSharedByValidatorAndReplica(t *testing.T) {
+// The gossipsub validator and the replica share the node's caches: a
+// gossiped change is decoded, hashed and verified by the validator, and
+// Step takes the checked envelope from the envelope cache. (With two nodes
+// pubsub validates each message once, so a hit can only be Step's.)
+func TestCachesSharedByValidatorAndReplica(t *testing.T) {
 	nodes := testNodes(t, 2, "d", nil)
 	a, b := mustDoc(t, nodes[0], "d"), mustDoc(t, nodes[1], "d")
-	if nodes[0].sigs == nil || nodes[0].sigs == nodes[1].sigs {
-		t.Fatal("want one cache per node")
+	if nodes[0].caches.sigs == nil || nodes[0].caches.sigs == nodes[1].caches.sigs {
+		t.Fatal("want one signature cache per node")
+	}
+	if nodes[0].caches.envs == nil || nodes[0].caches.envs == nodes[1].caches.envs {
+		t.Fatal("want one envelope cache per node")
 	}
 	ctx := context.Background()
 	deadline := time.Now().Add(20 * time.Second)
-	for i := 0; nodes[1].sigs.Stats().Hits == 0; i++ {
+	for i := 0; nodes[1].caches.envs.Stats().Hits == 0; i++ {
 		if time.Now().After(deadline) {
-			t.Fatalf("no cache hit on the receiver: %+v", nodes[1].sigs.Stats())
+			t.Fatalf("no envelope cache hit on the receiver: %+v", nodes[1].caches.envs.Stats())
 		}
 		if err := a.Insert(ctx, "t", fmt.Sprintf("r%d", i), Cols{"v": i}); err != nil {
 			t.Fatal(err)
@@ -32,8 +35,11 @@ func TestSigCacheSharedByValidatorAndReplica(t *testing.T) {
 		n := a.Len()
 		waitFor(t, 20*time.Second, "delivery", func() bool { return b.Len() == n })
 	}
-	if s := nodes[0].sigs.Stats(); s.Hits != 0 {
-		t.Fatalf("writer hit its cache: %+v (its own changes are not verified)", s)
+	if s := nodes[0].caches.sigs.Stats(); s.Hits != 0 {
+		t.Fatalf("writer hit its signature cache: %+v (its own changes are not verified)", s)
+	}
+	if s := nodes[0].caches.envs.Stats(); s.Hits != 0 || s.Misses != 0 {
+		t.Fatalf("writer used its envelope cache: %+v (its own changes are not checked)", s)
 	}
 }
 
@@ -45,7 +51,20 @@ func TestSigCacheFromReplicaConfig(t *testing.T) {
 		rc.SigCache = c
 		cfg.Replica = &rc
 	})
-	if nodes[0].sigs != c {
+	if nodes[0].caches.sigs != c {
 		t.Fatal("Config.Replica.SigCache not used")
+	}
+}
+
+// So is an envelope cache set in Config.Replica.
+func TestEnvCacheFromReplicaConfig(t *testing.T) {
+	c := bft.NewEnvCache(128)
+	nodes := testNodes(t, 1, "d", func(_ int, cfg *Config) {
+		rc := replica.DefaultConfig()
+		rc.EnvCache = c
+		cfg.Replica = &rc
+	})
+	if nodes[0].caches.envs != c {
+		t.Fatal("Config.Replica.EnvCache not used")
 	}
 }

@@ -34,6 +34,16 @@ func ValidateGossip(docID string, topic Topic, data []byte) Verdict {
 // in Step is then a cache hit instead of a second Ed25519 verification.
 // Safe for concurrent use.
 func ValidateGossipCached(docID string, topic Topic, data []byte, cache *bft.SigCache) Verdict {
+	return ValidateGossipShared(docID, topic, data, cache, nil)
+}
+
+// ValidateGossipShared is [ValidateGossipCached] that also keeps an
+// accepted change's checked envelope in envs ([bft.EnvCache]; nil: none).
+// Pass the cache the document's replica uses ([Config.EnvCache]): Step then
+// takes the envelope the validator decoded and hashed instead of doing both
+// again. It returns the same verdict as ValidateGossip for every input.
+// Safe for concurrent use.
+func ValidateGossipShared(docID string, topic Topic, data []byte, cache *bft.SigCache, envs *bft.EnvCache) Verdict {
 	if len(data) >= 1 && data[0] != WireVersion {
 		return Ignore
 	}
@@ -46,7 +56,7 @@ func ValidateGossipCached(docID string, topic Topic, data []byte, cache *bft.Sig
 		if m.Type != MsgChange {
 			return Reject
 		}
-		if _, rej := bft.CheckStatelessCached(docID, m.Items[0], cache); rej != nil {
+		if _, rej := envs.Check(docID, m.Items[0], cache); rej != nil {
 			return Reject
 		}
 	case TopicEvidence:

@@ -75,3 +75,51 @@ func TestSigCacheSharedWithValidator(t *testing.T) {
 		t.Fatalf("restore without cache: %v", err)
 	}
 }
+
+// A validator and a replica sharing an EnvCache decode each gossiped
+// change once: Step takes the validator's envelope. Tampered copies get
+// ValidateGossip's verdict and never the cached envelope.
+func TestEnvCacheSharedWithValidator(t *testing.T) {
+	src := newTestReplica(t, 0, nil)
+	var msgs [][]byte
+	for i := range 5 {
+		_ = src.Propose(ins("r", int64(i)))
+		src.Tick(replicatest.Epoch.Add(time.Duration(i+1) * time.Millisecond))
+		rd := src.Ready()
+		for _, o := range rd.Broadcast {
+			if o.Topic == replica.TopicChanges {
+				msgs = append(msgs, o.Data)
+			}
+		}
+		src.Advance()
+	}
+	sigs, envs := bft.NewSigCache(64), bft.NewEnvCache(64)
+	dst := newTestReplica(t, 1, func(c *replica.Config) { c.SigCache, c.EnvCache = sigs, envs })
+	for i, m := range msgs {
+		if v := replica.ValidateGossipShared("doc", replica.TopicChanges, m, sigs, envs); v != replica.Accept {
+			t.Fatalf("change %d: %v", i, v)
+		}
+		if err := dst.Step("p", m); err != nil {
+			t.Fatal(err)
+		}
+		if s := envs.Stats(); s.Misses != uint64(i+1) || s.Hits != uint64(i+1) {
+			t.Fatalf("after change %d: %+v, want one miss (validator) and one hit (Step) each", i, s)
+		}
+	}
+	if dst.Doc().StateHash() != src.Doc().StateHash() {
+		t.Fatal("states differ")
+	}
+	flip := func(b []byte, i int) []byte { c := slices.Clone(b); c[i] ^= 1; return c }
+	before := envs.Stats()
+	for _, m := range [][]byte{flip(msgs[0], len(msgs[0])-1), flip(msgs[0], len(msgs[0])-80)} {
+		if v := replica.ValidateGossipShared("doc", replica.TopicChanges, m, sigs, envs); v != replica.Reject {
+			t.Fatalf("tampered: %v, want Reject", v)
+		}
+	}
+	if s := envs.Stats(); s.Hits != before.Hits {
+		t.Fatalf("tampered copy hit the cache: %+v", s)
+	}
+	if v := replica.ValidateGossipShared("other", replica.TopicChanges, msgs[0], sigs, envs); v != replica.Reject {
+		t.Fatalf("change of another document: %v, want Reject", v)
+	}
+}
