@@ -152,8 +152,8 @@ func TestValidateGossip(t *testing.T) {
 		t.Errorf("other doc: %v", got)
 	}
 	id := replica.GossipID(change)
-	if !strings.HasPrefix(id, rd.Applied[0].ID.String()+".") || len(id) != 81 {
-		t.Errorf("GossipID = %q, want %s.<16 hex digits>", id, rd.Applied[0].ID)
+	if want := rd.Applied[0].ID; !strings.HasPrefix(id, string(want[:])) || len(id) != 40 {
+		t.Errorf("GossipID = %x, want %s and 8 bytes", id, want)
 	}
 	if again := replica.GossipID(slices.Clone(change)); again != id {
 		t.Errorf("GossipID not a function of the bytes: %q != %q", again, id)

@@ -267,6 +267,16 @@ func appendBloom(dst []byte, b *Bloom) ([]byte, error) {
 // input re-encodes to exactly the same bytes. Items are copied: the result
 // does not alias b.
 func DecodeMessage(b []byte) (*Message, error) {
+	return decodeMessage(b, false)
+}
+
+// decodeMessageView is DecodeMessage whose items alias b: for callers that
+// drop the message before b can change (the gossip validator).
+func decodeMessageView(b []byte) (*Message, error) {
+	return decodeMessage(b, true)
+}
+
+func decodeMessage(b []byte, alias bool) (*Message, error) {
 	if len(b) > MaxMessageSize {
 		return nil, badf("message is %d bytes, limit %d", len(b), MaxMessageSize)
 	}
@@ -277,7 +287,7 @@ func DecodeMessage(b []byte) (*Message, error) {
 		return nil, badf("unknown version %d", b[0])
 	}
 	m := &Message{Type: MsgType(b[1])}
-	d := wdec{b: b, off: 2}
+	d := wdec{b: b, off: 2, alias: alias}
 	switch m.Type {
 	case MsgChange, MsgEvidence, MsgEphemeral:
 		m.Items = [][]byte{d.item()}
@@ -333,9 +343,10 @@ func PeekType(b []byte) MsgType {
 }
 
 type wdec struct {
-	b   []byte
-	off int
-	err error
+	b     []byte
+	off   int
+	err   error
+	alias bool // items alias b instead of being copied
 }
 
 func (d *wdec) failf(format string, args ...any) {
@@ -403,9 +414,12 @@ func (d *wdec) item() []byte {
 		d.failf("truncated item")
 		return nil
 	}
-	it := bytes.Clone(d.b[d.off : d.off+int(n)])
-	if it == nil {
-		it = []byte{}
+	it := d.b[d.off : d.off+int(n) : d.off+int(n)]
+	if !d.alias {
+		it = bytes.Clone(it)
+		if it == nil {
+			it = []byte{}
+		}
 	}
 	d.off += int(n)
 	return it
