@@ -1,7 +1,6 @@
 package replica
 
 import (
-
 	"lukechampine.com/blake3"
 
 	"github.com/convergenode/convergenode/bft"
