@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"math/rand/v2"
 	"runtime"
 	"testing"
 	"time"
@@ -167,5 +168,97 @@ func TestFilteredConverges(t *testing.T) {
 	}
 	if r := s.Finish(true); !r.OK() {
 		t.Fatal(r.Violations)
+	}
+}
+
+// refHeap is the binary heap ordered by (at, seq) that the radix queue
+// must match exactly.
+type refHeap []event
+
+func (h *refHeap) push(e event) {
+	*h = append(*h, e)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !less(&s[i], &s[p]) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *refHeap) pop() event {
+	s := *h
+	top, n := s[0], len(s)-1
+	s[0] = s[n]
+	s = s[:n]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && less(&s[r], &s[l]) {
+			m = r
+		}
+		if !less(&s[m], &s[i]) {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
+}
+
+func less(a, b *event) bool {
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	return a.seq < b.seq
+}
+
+// The radix queue pops exactly what a (at, seq) heap pops, for any
+// monotone schedule: many ties, times close together and far apart.
+func TestQueueMatchesHeap(t *testing.T) {
+	for seed := uint64(1); seed <= 200; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var q queue
+		var h refHeap
+		var seq uint64
+		now := int64(0)
+		spans := []int64{1, 8, 1000, 1 << 20, 1 << 40}
+		for step := 0; step < 3000; step++ {
+			if len(h) == 0 || rng.IntN(3) > 0 {
+				for k := rng.IntN(4); k >= 0; k-- {
+					seq++
+					e := event{at: now + rng.Int64N(spans[rng.IntN(len(spans))]), seq: seq, node: int32(seq)}
+					q.push(e)
+					h.push(e)
+				}
+				continue
+			}
+			if q.Len() != len(h) {
+				t.Fatalf("seed %d: Len %d, want %d", seed, q.Len(), len(h))
+			}
+			if p := q.peek(); p.at != h[0].at || p.seq != h[0].seq {
+				t.Fatalf("seed %d: peek (%d,%d), want (%d,%d)", seed, p.at, p.seq, h[0].at, h[0].seq)
+			}
+			got, want := q.pop(), h.pop()
+			if got.at != want.at || got.seq != want.seq || got.node != want.node {
+				t.Fatalf("seed %d step %d: pop (%d,%d), want (%d,%d)", seed, step, got.at, got.seq, want.at, want.seq)
+			}
+			now = got.at
+		}
+		for len(h) > 0 {
+			got, want := q.pop(), h.pop()
+			if got.at != want.at || got.seq != want.seq {
+				t.Fatalf("seed %d drain: pop (%d,%d), want (%d,%d)", seed, got.at, got.seq, want.at, want.seq)
+			}
+		}
+		if q.Len() != 0 {
+			t.Fatalf("seed %d: %d left", seed, q.Len())
+		}
 	}
 }
