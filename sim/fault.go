@@ -244,7 +244,7 @@ func (s *Sim) Crash(i int) {
 	s.inv.noteCrash(p)
 	p.up = false
 	p.node = nil
-	p.seen = nil // the pubsub layer's memory is gone too
+	p.seen0, p.seen = [4]uint64{}, nil // the pubsub layer's memory is gone too
 	p.dirty = true
 	s.noteFault()
 	s.met.crashes++

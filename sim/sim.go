@@ -60,26 +60,30 @@ type cut struct {
 }
 
 type peer struct {
-	i       int
-	id      string
-	key     ed25519.PrivateKey
-	author  crdt.Author
-	node    Node
-	up      bool
-	log     [][]byte
-	seen    []uint64 // bitset over s.msgs
-	skew    time.Duration
-	byz     *byzState
-	busy    int64 // uplink busy until
-	cpu     int64 // CPU busy until
-	restart int   // restarts so far (reseeds the node's RNG)
+	// What every delivery reads, duplicates included, first and together
+	// (one cache line for most packets of a large run).
+	up             bool
+	cpu            int64     // CPU busy until
+	seen0          [4]uint64 // bitset over s.msgs[:256]
+	recvMsgs, dups int64
+	seen           []uint64 // bitset over s.msgs[256:]
+	i              int
+	id             string
+	key            ed25519.PrivateKey
+	author         crdt.Author
+	node           Node
+	log            [][]byte
+	skew           time.Duration
+	byz            *byzState
+	busy           int64 // uplink busy until
+	restart        int   // restarts so far (reseeds the node's RNG)
 
 	dirty     bool // heads changed since headsKey
 	hashDirty bool // state changed since stateHash
 	headsKey  [32]byte
 	stateHash [32]byte
 
-	sentMsgs, sentBytes, recvMsgs, dups, delivered int64
+	sentMsgs, sentBytes, delivered int64
 }
 
 // msgInfo is one distinct gossip message.
@@ -400,16 +404,25 @@ func (s *Sim) intern(topic Topic, data []byte) int32 {
 }
 
 func (p *peer) hasSeen(m int32) bool {
-	w := int(m >> 6)
-	return w < len(p.seen) && p.seen[w]&(1<<(uint(m)&63)) != 0
+	w, bit := int(m>>6), uint64(1)<<(uint(m)&63)
+	if w < len(p.seen0) {
+		return p.seen0[w]&bit != 0
+	}
+	w -= len(p.seen0)
+	return w < len(p.seen) && p.seen[w]&bit != 0
 }
 
 func (p *peer) markSeen(m int32) {
-	w := int(m >> 6)
+	w, bit := int(m>>6), uint64(1)<<(uint(m)&63)
+	if w < len(p.seen0) {
+		p.seen0[w] |= bit
+		return
+	}
+	w -= len(p.seen0)
 	for len(p.seen) <= w {
 		p.seen = append(p.seen, 0)
 	}
-	p.seen[w] |= 1 << (uint(m) & 63)
+	p.seen[w] |= bit
 }
 
 // verdict runs the stateless validator once per distinct message: the
