@@ -10,7 +10,8 @@
 //
 //   - a libp2p host (TCP and QUIC, Noise and TLS, the resource manager and
 //     a connection manager) whose identity is the Ed25519 key that also
-//     signs the node's changes;
+//     signs the node's changes; a peer's LAN and loopback addresses are
+//     dialled TCP first, public ones QUIC first ([Config.PreferQUICOnLAN]);
 //   - gossipsub with three topics per document,
 //     /convergenode/doc/<id>/changes, .../ephemeral and .../evidence:
 //     message ID = change ID bound to the envelope hash on the changes
@@ -18,12 +19,13 @@
 //     (StrictNoSign; changes carry their own signatures), flood publish and
 //     peer scoring on, mesh degree [Config.GossipD] (4). The topic
 //     validator runs the replica's stateless check
-//     ([replica.ValidateGossipCached]): Reject (a stage-1 failure: the
+//     ([replica.ValidateGossipShared]): Reject (a stage-1 failure: the
 //     invalid-message penalty) or Ignore, never a stateful verdict; what it
 //     accepts it hands to the document's loop itself. The
-//     validators and the node's replicas share one bft.SigCache per node,
-//     so a gossiped change's signature is verified once (by the
-//     validator) and Step finds it in the cache. The
+//     validators and the node's replicas share one bft.SigCache and one
+//     bft.EnvCache per node, so a gossiped change is decoded, hashed and
+//     verified once (by the validator) and Step takes the checked
+//     envelope from the cache. The
 //     replica's alerts (equivocation, non-service, abuse) lower the peer's
 //     app-specific score;
 //   - the sync stream protocol [SyncProtocol] that carries the replica's
