@@ -16,7 +16,9 @@ import (
 	"github.com/convergenode/convergenode/replica"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	"github.com/multiformats/go-multiaddr"
 	"lukechampine.com/blake3"
@@ -153,6 +155,67 @@ func (c *Cluster) addHost(m *Member) (host.Host, error) {
 	return h, nil
 }
 
+// fwHost is an honest member's host: the mocknet host, with streams
+// between members that the partition or a cut keeps apart refused at both
+// ends. Closing the connections (apply) is not enough on the mocknet: a
+// stream opened on a connection object taken just before it was closed
+// still reaches the other side's handlers (the mocknet does not check
+// that a connection is closed when a stream is opened on it), and so
+// gossip could leak across a fresh partition.
+type fwHost struct {
+	host.Host
+	c *Cluster
+}
+
+var errPartitioned = errors.New("chaos: peer is on the other side of a partition or cut")
+
+func (h fwHost) guard(handler network.StreamHandler) network.StreamHandler {
+	return func(s network.Stream) {
+		if !h.c.allowed(h.ID(), s.Conn().RemotePeer()) {
+			s.Reset()
+			return
+		}
+		handler(s)
+	}
+}
+
+func (h fwHost) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
+	h.Host.SetStreamHandler(pid, h.guard(handler))
+}
+
+func (h fwHost) SetStreamHandlerMatch(pid protocol.ID, m func(protocol.ID) bool, handler network.StreamHandler) {
+	h.Host.SetStreamHandlerMatch(pid, m, h.guard(handler))
+}
+
+func (h fwHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
+	if !h.c.allowed(h.ID(), p) {
+		return nil, errPartitioned
+	}
+	return h.Host.NewStream(ctx, p, pids...)
+}
+
+// allowed reports whether members a and b may talk now: the same rule as
+// apply's, without the Up check (a member being started is not up yet when
+// its first streams come).
+func (c *Cluster) allowed(a, b peer.ID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, j := -1, -1
+	for k, m := range c.members {
+		switch m.ID {
+		case a:
+			i = k
+		case b:
+			j = k
+		}
+	}
+	if i < 0 || j < 0 {
+		return true // not a member (cannot happen on the cluster's mocknet)
+	}
+	k := norm(i, j)
+	return c.wired[k] && !c.cut[k] && c.group[i] == c.group[j]
+}
+
 func (c *Cluster) newMember() *Member {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -190,7 +253,7 @@ func (c *Cluster) start(ctx context.Context, m *Member, store node.Storage) erro
 		return err
 	}
 	cfg := node.DefaultTestConfig()
-	cfg.Key, cfg.Host, cfg.Storage = m.Key, h, store
+	cfg.Key, cfg.Host, cfg.Storage = m.Key, fwHost{Host: h, c: c}, store
 	cfg.Docs = append([]string{c.cfg.Doc}, c.cfg.ExtraDocs...)
 	cfg.TickInterval = c.cfg.TickInterval
 	cfg.Logger = c.cfg.Logger

@@ -58,7 +58,7 @@ func TestHarnessPartitionRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	if Converged(snaps) {
-		t.Fatal("converged across a partition")
+		t.Fatal("converged across a partition: " + summary(snaps))
 	}
 	if err := c.Heal(); err != nil {
 		t.Fatal(err)
