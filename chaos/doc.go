@@ -7,7 +7,9 @@
 // A [Cluster] starts honest nodes on a go-libp2p mocknet (no sockets):
 // links have latency and bandwidth, can be cut and restored, partitioned
 // and healed, and nodes can be stopped and restarted on their stores
-// (churn). [Cluster.AddHostileNodes] starts real nodes whose hosts also
+// (churn). A partition or cut closes the connections and, since the
+// mocknet lets a stream open on a connection that has just closed, the
+// honest nodes' hosts also refuse streams between the two sides. [Cluster.AddHostileNodes] starts real nodes whose hosts also
 // send hostile sync-stream messages. [Attacker] values are hostile peers
 // on the same mocknet built
 // from the node's own parts (gossipsub with the node's message IDs and no
