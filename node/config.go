@@ -50,7 +50,8 @@ type Config struct {
 	// before its TCP ones, as go-libp2p does by default. The node's default
 	// (false) dials TCP first on a LAN, where it costs less CPU and gives a
 	// lower tail latency than QUIC; public addresses are dialled QUIC first
-	// either way.
+	// either way. It applies to the host the node builds, not to
+	// Config.Host.
 	PreferQUICOnLAN bool
 
 	// APIAddr is the local HTTP API listener (documents, presence, peers,
