@@ -212,6 +212,12 @@ func (c *Cluster) allowed(a, b peer.ID) bool {
 	if i < 0 || j < 0 {
 		return true // not a member (cannot happen on the cluster's mocknet)
 	}
+	return c.linkedLocked(i, j)
+}
+
+// linkedLocked reports whether members i and j should be linked: wired,
+// not cut, on the same side of any partition. The caller holds c.mu.
+func (c *Cluster) linkedLocked(i, j int) bool {
 	k := norm(i, j)
 	return c.wired[k] && !c.cut[k] && c.group[i] == c.group[j]
 }
@@ -442,7 +448,7 @@ func (c *Cluster) apply() error {
 		for j := i + 1; j < len(c.members); j++ {
 			mj := c.members[j]
 			k := [2]int{i, j}
-			up := c.wired[k] && !c.cut[k] && c.group[i] == c.group[j] && mi.Up() && mj.Up()
+			up := c.linkedLocked(i, j) && mi.Up() && mj.Up()
 			o, has := c.opts[k]
 			pairs = append(pairs, pair{a: mi.ID, b: mj.ID, up: up, opts: o, has: has})
 		}

@@ -43,28 +43,18 @@ func TestCachesSharedByValidatorAndReplica(t *testing.T) {
 	}
 }
 
-// A cache set in Config.Replica is the node's cache (validators included).
-func TestSigCacheFromReplicaConfig(t *testing.T) {
-	c := bft.NewSigCache(128)
+// Caches set in Config.Replica are the node's caches (validators included).
+func TestCachesFromReplicaConfig(t *testing.T) {
+	sigs, envs := bft.NewSigCache(128), bft.NewEnvCache(128)
 	nodes := testNodes(t, 1, "d", func(_ int, cfg *Config) {
 		rc := replica.DefaultConfig()
-		rc.SigCache = c
+		rc.SigCache, rc.EnvCache = sigs, envs
 		cfg.Replica = &rc
 	})
-	if nodes[0].caches.sigs != c {
+	if nodes[0].caches.sigs != sigs {
 		t.Fatal("Config.Replica.SigCache not used")
 	}
-}
-
-// So is an envelope cache set in Config.Replica.
-func TestEnvCacheFromReplicaConfig(t *testing.T) {
-	c := bft.NewEnvCache(128)
-	nodes := testNodes(t, 1, "d", func(_ int, cfg *Config) {
-		rc := replica.DefaultConfig()
-		rc.EnvCache = c
-		cfg.Replica = &rc
-	})
-	if nodes[0].caches.envs != c {
+	if nodes[0].caches.envs != envs {
 		t.Fatal("Config.Replica.EnvCache not used")
 	}
 }

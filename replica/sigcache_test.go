@@ -12,9 +12,11 @@ import (
 
 // A validator and a replica sharing one SigCache verify each gossiped
 // change once; the verdicts are those of ValidateGossip.
-func TestSigCacheSharedWithValidator(t *testing.T) {
-	src := newTestReplica(t, 0, nil)
-	var msgs, log [][]byte
+// fiveChanges makes a replica write five changes and returns it, their
+// gossip messages and its log.
+func fiveChanges(t *testing.T) (src *replica.Replica, msgs, log [][]byte) {
+	t.Helper()
+	src = newTestReplica(t, 0, nil)
 	for i := range 5 {
 		_ = src.Propose(ins("r", int64(i)))
 		src.Tick(replicatest.Epoch.Add(time.Duration(i+1) * time.Millisecond))
@@ -30,6 +32,11 @@ func TestSigCacheSharedWithValidator(t *testing.T) {
 	if len(msgs) != 5 {
 		t.Fatalf("%d change broadcasts, want 5", len(msgs))
 	}
+	return src, msgs, log
+}
+
+func TestSigCacheSharedWithValidator(t *testing.T) {
+	src, msgs, log := fiveChanges(t)
 	cache := bft.NewSigCache(64)
 	dst := newTestReplica(t, 1, func(c *replica.Config) { c.SigCache = cache })
 	for i, m := range msgs {
@@ -80,19 +87,7 @@ func TestSigCacheSharedWithValidator(t *testing.T) {
 // change once: Step takes the validator's envelope. Tampered copies get
 // ValidateGossip's verdict and never the cached envelope.
 func TestEnvCacheSharedWithValidator(t *testing.T) {
-	src := newTestReplica(t, 0, nil)
-	var msgs [][]byte
-	for i := range 5 {
-		_ = src.Propose(ins("r", int64(i)))
-		src.Tick(replicatest.Epoch.Add(time.Duration(i+1) * time.Millisecond))
-		rd := src.Ready()
-		for _, o := range rd.Broadcast {
-			if o.Topic == replica.TopicChanges {
-				msgs = append(msgs, o.Data)
-			}
-		}
-		src.Advance()
-	}
+	src, msgs, _ := fiveChanges(t)
 	sigs, envs := bft.NewSigCache(64), bft.NewEnvCache(64)
 	dst := newTestReplica(t, 1, func(c *replica.Config) { c.SigCache, c.EnvCache = sigs, envs })
 	for i, m := range msgs {
