@@ -208,17 +208,32 @@ func stored2(t *testing.T, n *Node) []byte {
 	return s
 }
 
-// TestSnapshotMemStorage: the in-memory store keeps snapshots across
-// Reopen, and a node restarted on it loads the snapshot.
-func TestSnapshotMemStorage(t *testing.T) {
-	store := NewMemStorage()
+// storeTestConfig is a test node's configuration with a fresh key and
+// document "d", for tests that restart a node on the same store.
+func storeTestConfig() Config {
 	key, _ := GenerateKey()
 	c := DefaultTestConfig()
-	c.Storage, c.Key, c.Docs = store, key, []string{"d"}
+	c.Key, c.Docs = key, []string{"d"}
+	return c
+}
+
+// startOn starts a node with c on store.
+func startOn(t *testing.T, c Config, store Storage) *Node {
+	t.Helper()
+	c.Storage = store
 	n, err := New(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return n
+}
+
+// TestSnapshotMemStorage: the in-memory store keeps snapshots across
+// Reopen, and a node restarted on it loads the snapshot.
+func TestSnapshotMemStorage(t *testing.T) {
+	store := NewMemStorage()
+	c := storeTestConfig()
+	n := startOn(t, c, store)
 	writeMixed(t, mustDoc(t, n, "d"), rand.New(rand.NewPCG(5, 5)), 20)
 	want := mustDoc(t, n, "d").StateHash()
 	n.Close()
@@ -226,11 +241,7 @@ func TestSnapshotMemStorage(t *testing.T) {
 	if s, _ := re.LoadSnapshot("d"); s == nil {
 		t.Fatal("no snapshot after Close")
 	}
-	c.Storage = re
-	n, err = New(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n = startOn(t, c, re)
 	defer n.Close()
 	if mustDoc(t, n, "d").StateHash() != want {
 		t.Fatal("restart from the snapshot differs")

@@ -160,22 +160,13 @@ func TestStorageErrorStopsWrites(t *testing.T) {
 // node starts with the valid entries and raises a storage alert.
 func TestCorruptLogReported(t *testing.T) {
 	store := NewMemStorage()
-	key, _ := GenerateKey()
-	c := DefaultTestConfig()
-	c.Storage, c.Key, c.Docs = store, key, []string{"d"}
-	n, err := New(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := storeTestConfig()
+	n := startOn(t, c, store)
 	writeN(t, mustDoc(t, n, "d"), "r", 3)
 	n.Close()
 	re := store.Reopen()
 	re.Append("d", [][]byte{[]byte("garbage")}, true)
-	c.Storage = re
-	n, err = New(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n = startOn(t, c, re)
 	defer n.Close()
 	if got := mustDoc(t, n, "d").Len(); got != 3 {
 		t.Fatalf("%d changes restored, want 3", got)
