@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
 		os.Exit(crashChild(dir))
 	}
+	if js := os.Getenv(latChildEnv); js != "" {
+		os.Exit(latChild(js))
+	}
 	os.Exit(m.Run())
 }
 
