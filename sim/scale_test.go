@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +20,9 @@ import (
 // changes at growing node counts, prints a table and writes a chart:
 //
 //	SIM_SCALE=100,1000,3000,10000 SIM_SCALE_SVG=../docs/sim-scale.svg go test ./sim -run TestScale -v -timeout 1h
+//
+// SIM_SCALE_HEAPPROFILE=file writes a heap profile (go tool pprof
+// -sample_index=inuse_space) at each run's peak heap; the last run's stays.
 func TestScale(t *testing.T) {
 	spec := os.Getenv("SIM_SCALE")
 	if spec == "" {
@@ -37,6 +41,7 @@ func TestScale(t *testing.T) {
 		converged bool
 	}
 	var pts []point
+	heapProfile := os.Getenv("SIM_SCALE_HEAPPROFILE")
 	for _, f := range strings.Split(spec, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil {
@@ -51,6 +56,9 @@ func TestScale(t *testing.T) {
 			if now-lastCheck >= time.Second {
 				lastCheck = now
 				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak && heapProfile != "" {
+					writeHeapProfile(t, heapProfile)
+				}
 				peak = max(peak, ms.HeapInuse)
 			}
 		}
@@ -86,6 +94,17 @@ func TestScale(t *testing.T) {
 	pl.Legend.Top = true
 	pl.Legend.Left = true
 	if err := pl.Save(7*vg.Inch, 4*vg.Inch, svg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeHeapProfile(t *testing.T, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
 		t.Fatal(err)
 	}
 }
