@@ -119,6 +119,17 @@ func (g *Graph) Has(id ID) bool {
 	return ok
 }
 
+// Index returns the number of the change id in g, if g holds it. Changes
+// are numbered from 0 in the order they were added, without gaps (an Add
+// that fails takes no number), and a change is never renumbered: since its
+// parents must be added first, they have smaller numbers, so the numbering
+// is a causal order. Callers may keep per-change data in a slice indexed
+// by it.
+func (g *Graph) Index(id ID) (int32, bool) {
+	i, ok := g.index[id]
+	return i, ok
+}
+
 // Get returns the change id, if g holds it. The change must not be modified.
 func (g *Graph) Get(id ID) (*Change, bool) {
 	n := g.lookup(id)

@@ -179,3 +179,62 @@ func TestGraphQueriesRandom(t *testing.T) {
 		}
 	}
 }
+
+// TestGraphIndex checks Index: the changes are numbered 0, 1, 2... in the
+// order they were added (failed Adds take no number), across chunk
+// boundaries, and parents always have smaller numbers than their children.
+func TestGraphIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	g := NewGraph()
+	var ids []ID
+	for k := range chunkSize + 300 {
+		var parents []ID
+		for range rng.IntN(3) {
+			if len(ids) > 0 {
+				p := ids[rng.IntN(len(ids))]
+				if !slices.Contains(parents, p) {
+					parents = append(parents, p)
+				}
+			}
+		}
+		// One author per change (seq 1), so no two changes are equal.
+		c, id := mkChange(g, 0, 1, ZeroID, parents...)
+		c.Author = Author{byte(k), byte(k >> 8), 1}
+		id = c.MustID()
+		if k%97 == 3 {
+			// A change whose parent is missing takes no number.
+			x, idx := mkChange(g, 9, 1, ZeroID, ID{0xfe, byte(k)})
+			if err := g.Add(idx, x); !errors.Is(err, ErrMissingParents) {
+				t.Fatalf("missing parent: %v", err)
+			}
+			if _, ok := g.Index(idx); ok {
+				t.Fatal("a refused change has an index")
+			}
+		}
+		must(t, g.Add(id, c))
+		if k%89 == 5 {
+			if err := g.Add(id, c); !errors.Is(err, ErrDuplicate) {
+				t.Fatalf("dup: %v", err)
+			}
+		}
+		ids = append(ids, id)
+	}
+	if g.Len() != len(ids) {
+		t.Fatalf("Len = %d, want %d", g.Len(), len(ids))
+	}
+	for want, id := range ids {
+		i, ok := g.Index(id)
+		if !ok || int(i) != want {
+			t.Fatalf("Index(%s) = %d, %v; want %d", id.Short(), i, ok, want)
+		}
+		c, _ := g.Get(id)
+		for _, p := range c.Parents {
+			if pi, _ := g.Index(p); pi >= i {
+				t.Fatalf("parent %s has index %d, not below its child's %d", p.Short(), pi, i)
+			}
+		}
+	}
+	if _, ok := g.Index(ID{0xff}); ok {
+		t.Fatal("Index of an unknown change")
+	}
+}
