@@ -19,13 +19,6 @@ var (
 	ErrRestore   = errors.New("replica: restore")
 )
 
-// stored is one change the replica holds: its encoded envelope and its
-// position in the local apply order (a causal order).
-type stored struct {
-	env []byte
-	n   uint64
-}
-
 // Replica is the protocol core for one document: the document, the BFT
 // gate, the ephemeral store and the per-peer reconciliation state. It is a
 // deterministic state machine driven by Step, Tick, Propose, SetPresence,
@@ -39,8 +32,16 @@ type Replica struct {
 	author crdt.Author
 	now    time.Time
 
-	store  map[crdt.ID]stored
-	nstore uint64
+	// envs holds the encoded envelope of every change of the document,
+	// by the change's node number in the document's graph
+	// (crdt.Graph.Index). A change enters the graph and envs in the same
+	// step (the gate's accepted changes, a trusted replay, a snapshot's
+	// covered changes), so the graph indexes envs by ID, and its
+	// numbering, the order the changes were applied in, is the causal
+	// order sessions send them in. A nil entry (or none, past the end) is
+	// a change held without its envelope, treated as not held; no path
+	// makes one today.
+	envs [][]byte
 	// waiting maps each change the gate buffered to its parents, so a
 	// session can ask for the missing ancestors of a buffered head.
 	waiting map[crdt.ID][]crdt.ID
@@ -120,7 +121,6 @@ func New(cfg Config) (*Replica, error) {
 	}
 	r := &Replica{
 		cfg:     cfg,
-		store:   make(map[crdt.ID]stored),
 		waiting: make(map[crdt.ID][]crdt.ID),
 		viaSync: make(map[crdt.ID]struct{}),
 
@@ -170,8 +170,40 @@ func (r *Replica) Stats() Stats { return r.stats }
 
 // Envelope returns the encoded envelope of a change the replica holds.
 func (r *Replica) Envelope(id crdt.ID) ([]byte, bool) {
-	s, ok := r.store[id]
-	return s.env, ok
+	b, _, ok := r.held(id)
+	return b, ok
+}
+
+// held returns the encoded envelope of a change the replica holds, and
+// its place in the apply order (its node number in the graph).
+func (r *Replica) held(id crdt.ID) ([]byte, int32, bool) {
+	i, ok := r.doc.Graph().Index(id)
+	if !ok || int(i) >= len(r.envs) || r.envs[i] == nil {
+		return nil, 0, false
+	}
+	return r.envs[i], i, true
+}
+
+// hold keeps b as the encoded envelope of id, a change the document has
+// just applied (or loaded from a snapshot). It reports false, keeping
+// nothing, if the replica held it already.
+func (r *Replica) hold(id crdt.ID, b []byte) bool {
+	i, ok := r.doc.Graph().Index(id)
+	if !ok {
+		panic(fmt.Sprintf("replica: holding change %s, which the document lacks", id.Short()))
+	}
+	if n := int(i) + 1; n > len(r.envs) {
+		if n == len(r.envs)+1 {
+			r.envs = append(r.envs, nil)
+		} else {
+			r.envs = append(r.envs, make([][]byte, n-len(r.envs))...)
+		}
+	}
+	if r.envs[i] != nil {
+		return false
+	}
+	r.envs[i] = b
+	return true
 }
 
 // Footprint returns the size of the per-peer protocol state.
@@ -254,8 +286,7 @@ func (r *Replica) Restore(envs [][]byte) error {
 				errs = append(errs, err)
 				continue
 			}
-			r.nstore++
-			r.store[env.ID] = stored{env: env.Encode(), n: r.nstore}
+			r.hold(env.ID, env.Encode())
 		}
 		r.gate = bft.NewGate(r.cfg.Gate, r.doc)
 		return errors.Join(errs...)
@@ -386,7 +417,8 @@ func (r *Replica) commit(ops []crdt.Op) error {
 	r.takeResult("", res)
 	r.stats.LocalChanges++
 	r.stats.LocalOps += uint64(len(ops))
-	r.broadcast(TopicChanges, &Message{Type: MsgChange, Items: [][]byte{r.store[env.ID].env}})
+	b, _ := r.Envelope(env.ID)
+	r.broadcast(TopicChanges, &Message{Type: MsgChange, Items: [][]byte{b}})
 	return nil
 }
 
@@ -670,18 +702,17 @@ func (r *Replica) publishSynced(id crdt.ID) {
 	}
 	r.regossipTokens--
 	r.stats.Regossiped++
-	r.broadcast(TopicChanges, &Message{Type: MsgChange, Items: [][]byte{r.store[id].env}})
+	b, _ := r.Envelope(id)
+	r.broadcast(TopicChanges, &Message{Type: MsgChange, Items: [][]byte{b}})
 }
 
 // takeResult records what the gate accepted and the proofs it made.
 func (r *Replica) takeResult(from PeerID, res bft.Result) {
 	for _, env := range res.Accepted {
-		if _, ok := r.store[env.ID]; ok {
+		b := env.Wire()
+		if !r.hold(env.ID, b) {
 			continue
 		}
-		b := env.Wire()
-		r.nstore++
-		r.store[env.ID] = stored{env: b, n: r.nstore}
 		if !r.restoring {
 			r.rd.Persist = append(r.rd.Persist, b)
 			if from != "" {

@@ -118,8 +118,7 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 	defer func() { r.restoring = false }()
 	indexed := make([]*bft.Envelope, 0, len(cov)+len(tail))
 	for _, e := range cov {
-		r.nstore++
-		r.store[e.env.ID] = stored{env: e.raw, n: r.nstore}
+		r.hold(e.env.ID, e.raw)
 		indexed = append(indexed, e.env)
 	}
 	if r.cfg.TrustLog {
@@ -131,8 +130,7 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 				errs = append(errs, err)
 				continue
 			}
-			r.nstore++
-			r.store[env.ID] = stored{env: e.raw, n: r.nstore}
+			r.hold(env.ID, e.raw)
 			indexed = append(indexed, env)
 		}
 		tail = nil

@@ -221,7 +221,29 @@ func checkRestoreSnapshot(t *testing.T, seed uint64, trust bool) bool {
 	if s.Doc().StateHash() != full.Doc().StateHash() || !slices.Equal(s.Equivocators(), full.Equivocators()) {
 		t.Fatal("state or equivocators differ after the inputs")
 	}
+	for _, r := range []*replica.Replica{p, full, s} {
+		checkHeld(t, r)
+	}
 	return len(p.Equivocators()) > 0
+}
+
+// checkHeld checks that r holds the envelope of every change of its
+// document, and of no other.
+func checkHeld(t *testing.T, r *replica.Replica) {
+	t.Helper()
+	for _, id := range r.Doc().Graph().Topo() {
+		b, ok := r.Envelope(id)
+		if !ok {
+			t.Fatalf("no envelope for change %s of the document", id.Short())
+		}
+		env, err := bft.DecodeEnvelope(b)
+		if err != nil || env.ID != id {
+			t.Fatalf("envelope held for %s: %v, %v", id.Short(), env, err)
+		}
+	}
+	if _, ok := r.Envelope(crdt.ID{0xee}); ok {
+		t.Fatal("an envelope for an unknown change")
+	}
 }
 
 // TestRestoreSnapshotFallback: a corrupt snapshot, or a covered log entry

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -313,16 +314,16 @@ func (r *Replica) pump(p *peer, s *session) {
 		var items [][]byte
 		size := 0
 		for s.qpos < len(s.queue) && len(items) < r.cfg.MaxBatchChanges {
-			st, ok := r.store[s.queue[s.qpos]]
+			env, _, ok := r.held(s.queue[s.qpos])
 			if !ok {
 				s.qpos++
 				continue
 			}
-			if len(items) > 0 && size+len(st.env) > r.cfg.MaxBatchBytes {
+			if len(items) > 0 && size+len(env) > r.cfg.MaxBatchBytes {
 				break
 			}
-			items = append(items, st.env)
-			size += len(st.env)
+			items = append(items, env)
+			size += len(env)
 			s.qpos++
 		}
 		last := s.qpos >= len(s.queue)
@@ -549,24 +550,16 @@ func (r *Replica) failSession(p *peer, s *session, kind AlertKind, reason string
 func (r *Replica) stepNeeds(p *peer, m *Message) {
 	r.refill(p)
 	type item struct {
-		n   uint64
+		n   int32 // the apply order: a causal order
 		env []byte
 	}
 	var found []item
 	for _, id := range m.IDs {
-		if st, ok := r.store[id]; ok {
-			found = append(found, item{st.n, st.env})
+		if env, n, ok := r.held(id); ok {
+			found = append(found, item{n, env})
 		}
 	}
-	slices.SortFunc(found, func(a, b item) int {
-		switch {
-		case a.n < b.n:
-			return -1
-		case a.n > b.n:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(found, func(a, b item) int { return cmp.Compare(a.n, b.n) })
 	var items [][]byte
 	size := 0
 	for _, f := range found {
