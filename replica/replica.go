@@ -168,7 +168,8 @@ func (r *Replica) Presence() *ephemeral.Store { return r.eph }
 // Stats returns the counters.
 func (r *Replica) Stats() Stats { return r.stats }
 
-// Envelope returns the encoded envelope of a change the replica holds.
+// Envelope returns the encoded envelope of a change the replica holds
+// (every change of its document). The bytes must not be modified.
 func (r *Replica) Envelope(id crdt.ID) ([]byte, bool) {
 	b, _, ok := r.held(id)
 	return b, ok
