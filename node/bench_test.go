@@ -265,7 +265,6 @@ func fillDoc(b testing.TB, d *Doc, ops, perChange int) {
 	}
 }
 
-// percentileMs is the p-quantile of sorted, in milliseconds.
 // percentileMs is the p-th percentile of want latencies of which sorted
 // holds those that arrived: the missing ones count as slower than any
 // (+Inf when the percentile falls among them).
