@@ -198,9 +198,9 @@ func TestGraphIndex(t *testing.T) {
 			}
 		}
 		// One author per change (seq 1), so no two changes are equal.
-		c, id := mkChange(g, 0, 1, ZeroID, parents...)
+		c, _ := mkChange(g, 0, 1, ZeroID, parents...)
 		c.Author = Author{byte(k), byte(k >> 8), 1}
-		id = c.MustID()
+		id := c.MustID()
 		if k%97 == 3 {
 			// A change whose parent is missing takes no number.
 			x, idx := mkChange(g, 9, 1, ZeroID, ID{0xfe, byte(k)})
