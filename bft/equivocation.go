@@ -247,17 +247,18 @@ func (g *Gate) Equivocators() []crdt.Author {
 // to a copy otherwise.
 type span struct {
 	start, end uint64
+	maxEnd     uint64 // the largest end of this and every earlier span of the index
 	id         crdt.ID
 	sig        *[64]byte
 }
 
 // authorIndex holds an author's accepted changes sorted by (start, id),
-// with prefix maxima of end so overlap queries stop early: an honest
-// author's chain is disjoint and append-only, so both insert and query
-// are O(log n) for it.
+// with prefix maxima of end (span.maxEnd) so overlap queries stop early:
+// an honest author's chain is disjoint and append-only, so both insert
+// and query are O(log n) for it. The maxima live in the spans, so an
+// author with one change costs one small allocation besides the index.
 type authorIndex struct {
-	spans  []span
-	maxEnd []uint64 // maxEnd[i] = max(spans[0..i].end)
+	spans []span
 }
 
 func cmpSpan(a span, start uint64, id crdt.ID) int {
@@ -280,7 +281,7 @@ func (x *authorIndex) overlap(s, e uint64) (span, bool) {
 		}
 		return 1
 	})
-	for j := i - 1; j >= 0 && x.maxEnd[j] >= s; j-- {
+	for j := i - 1; j >= 0 && x.spans[j].maxEnd >= s; j-- {
 		if x.spans[j].end >= s {
 			return x.spans[j], true
 		}
@@ -291,12 +292,11 @@ func (x *authorIndex) overlap(s, e uint64) (span, bool) {
 func (x *authorIndex) insert(sp span) {
 	i, _ := slices.BinarySearchFunc(x.spans, sp, func(a, b span) int { return cmpSpan(a, b.start, b.id) })
 	x.spans = slices.Insert(x.spans, i, sp)
-	x.maxEnd = slices.Insert(x.maxEnd, i, 0)
 	for j := i; j < len(x.spans); j++ {
 		m := x.spans[j].end
-		if j > 0 && x.maxEnd[j-1] > m {
-			m = x.maxEnd[j-1]
+		if j > 0 && x.spans[j-1].maxEnd > m {
+			m = x.spans[j-1].maxEnd
 		}
-		x.maxEnd[j] = m
+		x.spans[j].maxEnd = m
 	}
 }

@@ -3,6 +3,7 @@ package bft
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/convergenode/convergenode/crdt"
@@ -118,5 +119,46 @@ func TestEquivocationProofCap(t *testing.T) {
 	}
 	if m := r.gate.Metrics(); m.Proofs != 2 || m.Accepted != 6 {
 		t.Fatalf("%+v", m)
+	}
+}
+
+// TestAuthorIndexOverlap checks the author index's overlap query against
+// a scan of every span, over random inserts (in any order, with
+// overlapping ranges, as an equivocating author makes them).
+func TestAuthorIndexOverlap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	for round := range 200 {
+		var x authorIndex
+		var all []span
+		for k := range 1 + rng.IntN(40) {
+			start := 1 + rng.Uint64N(60)
+			sp := span{start: start, end: start + rng.Uint64N(8), id: crdt.ID{byte(k), byte(round)}}
+			x.insert(sp)
+			all = append(all, sp)
+			for range 5 {
+				s := 1 + rng.Uint64N(70)
+				e := s + rng.Uint64N(10)
+				var want span
+				found := false
+				for _, a := range all { // the largest (start, id) among the intersecting
+					if a.start <= e && a.end >= s && (!found || cmpSpan(a, want.start, want.id) > 0) {
+						want, found = a, true
+					}
+				}
+				got, ok := x.overlap(s, e)
+				if ok != found || (ok && (got.id != want.id || got.start != want.start || got.end != want.end)) {
+					t.Fatalf("round %d: overlap(%d, %d) = %v %v, want %v %v", round, s, e, got, ok, want, found)
+				}
+			}
+		}
+		for i, sp := range x.spans {
+			m := sp.end
+			if i > 0 {
+				m = max(m, x.spans[i-1].maxEnd)
+			}
+			if sp.maxEnd != m {
+				t.Fatalf("round %d: span %d maxEnd %d, want %d", round, i, sp.maxEnd, m)
+			}
+		}
 	}
 }
