@@ -108,3 +108,33 @@ func writeHeapProfile(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestHeapConverged measures the live heap of a converged gossip run with
+// 100 changes (every replica holds every change), after two collections:
+// a like-for-like figure for comparing memory changes, which the peak
+// heap of TestScale is not (the peak falls wherever the collector does).
+//
+//	SIM_HEAP_NODES=10000 [SIM_HEAP_PROFILE=/tmp/h.prof] go test ./sim -run 'TestHeapConverged$' -v
+func TestHeapConverged(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("SIM_HEAP_NODES"))
+	if n == 0 {
+		t.Skip("set SIM_HEAP_NODES to run")
+	}
+	s, err := New(Config{Seed: 1, Nodes: n, Topology: "gossip", Workload: Workload{Changes: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.RunToConvergence() {
+		t.Fatal("did not converge")
+	}
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("%d nodes converged: live heap %d MiB in %d objects (%.0f B per node)",
+		n, ms.HeapAlloc>>20, ms.HeapObjects, float64(ms.HeapAlloc)/float64(n))
+	if p := os.Getenv("SIM_HEAP_PROFILE"); p != "" {
+		writeHeapProfile(t, p)
+	}
+	runtime.KeepAlive(s)
+}
