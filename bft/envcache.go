@@ -1,10 +1,6 @@
 package bft
 
-import (
-	"sync"
-
-	"github.com/convergenode/convergenode/crdt"
-)
+import "github.com/convergenode/convergenode/crdt"
 
 // EnvCache shares checked envelopes between the gates of one process: the
 // first check of an encoded envelope decodes it ([CheckStatelessCached])
@@ -30,11 +26,7 @@ import (
 // [SigCache]. An EnvCache is safe for concurrent use. A nil *EnvCache is
 // valid and caches nothing: its Check is CheckStatelessCached.
 type EnvCache struct {
-	mu       sync.Mutex
-	genCap   int
-	cur, old map[crdt.ID]*Envelope
-	hits     uint64
-	misses   uint64
+	m *twoGen[crdt.ID, *Envelope]
 }
 
 // NewEnvCache returns a cache holding at most n envelopes (rounded up to an
@@ -44,8 +36,7 @@ func NewEnvCache(n int) *EnvCache {
 	if n <= 0 {
 		return nil
 	}
-	g := max((n+1)/2, 1)
-	return &EnvCache{genCap: g, cur: make(map[crdt.ID]*Envelope)}
+	return &EnvCache{m: newTwoGen[crdt.ID, *Envelope](n, false)}
 }
 
 // EnvCacheStats are an [EnvCache]'s counters.
@@ -60,9 +51,8 @@ func (c *EnvCache) Stats() EnvCacheStats {
 	if c == nil {
 		return EnvCacheStats{}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return EnvCacheStats{Hits: c.hits, Misses: c.misses, Entries: len(c.cur) + len(c.old)}
+	h, m, n := c.m.stats()
+	return EnvCacheStats{Hits: h, Misses: m, Entries: n}
 }
 
 // Check is [CheckStatelessCached](docID, b, sigs) answered from the cache
@@ -78,18 +68,9 @@ func (c *EnvCache) Check(docID string, b []byte, sigs *SigCache) (*Envelope, *Re
 	if !ok {
 		return CheckStatelessCached(docID, b, sigs)
 	}
-	c.mu.Lock()
-	e := c.cur[id]
-	if e == nil {
-		e = c.old[id]
-	}
-	if e != nil && string(e.wire) == string(b) && e.Change.Doc == docID {
-		c.hits++
-		c.mu.Unlock()
+	if e, ok := c.m.get(id, func(e *Envelope) bool { return string(e.wire) == string(b) && e.Change.Doc == docID }); ok {
 		return e, nil
 	}
-	c.misses++
-	c.mu.Unlock()
 
 	wire := append([]byte(nil), b...)
 	e, rej := checkStateless(docID, wire, false, sigs)
@@ -98,16 +79,6 @@ func (c *EnvCache) Check(docID string, b []byte, sigs *SigCache) (*Envelope, *Re
 	}
 	e.wire = wire[:len(wire):len(wire)]
 	e.Change.Freeze()
-	c.mu.Lock()
-	if _, ok := c.old[id]; !ok {
-		if _, ok := c.cur[id]; !ok {
-			if len(c.cur) >= c.genCap {
-				c.old = c.cur
-				c.cur = make(map[crdt.ID]*Envelope)
-			}
-			c.cur[id] = e
-		}
-	}
-	c.mu.Unlock()
+	c.m.add(id, e)
 	return e, nil
 }

@@ -1,10 +1,6 @@
 package bft
 
-import (
-	"sync"
-
-	"github.com/convergenode/convergenode/crdt"
-)
+import "github.com/convergenode/convergenode/crdt"
 
 // SigCache is a bounded cache of successful signature verifications, keyed
 // by the exact (author key, change ID, signature) triple: the 128 bytes
@@ -22,15 +18,12 @@ import (
 // generations: new entries go into the current one; when it is full it
 // becomes the old one and the previous old one is dropped. A lookup checks
 // both. Eviction is O(1) amortised and needs no per-entry bookkeeping.
+// [EnvCache] works the same way.
 //
 // A SigCache is safe for concurrent use. A nil *SigCache is valid and
 // caches nothing: its Verify is [Verify].
 type SigCache struct {
-	mu       sync.Mutex
-	genCap   int // entries per generation
-	cur, old map[sigKey]struct{}
-	hits     uint64
-	misses   uint64
+	m *twoGen[sigKey, struct{}]
 }
 
 // sigKey is author key | change ID | signature.
@@ -50,8 +43,7 @@ func NewSigCache(n int) *SigCache {
 	if n <= 0 {
 		return nil
 	}
-	g := max((n+1)/2, 1)
-	return &SigCache{genCap: g, cur: make(map[sigKey]struct{}, g)}
+	return &SigCache{m: newTwoGen[sigKey, struct{}](n, true)}
 }
 
 // Verify reports whether sig is author's signature of the change ID id,
@@ -66,31 +58,13 @@ func (c *SigCache) Verify(author crdt.Author, id crdt.ID, sig *[64]byte) bool {
 	copy(k[:32], author[:])
 	copy(k[32:64], id[:])
 	copy(k[64:], sig[:])
-	c.mu.Lock()
-	_, hit := c.cur[k]
-	if !hit {
-		_, hit = c.old[k]
-	}
-	if hit {
-		c.hits++
-		c.mu.Unlock()
+	if _, hit := c.m.get(k, nil); hit {
 		return true
 	}
-	c.misses++
-	c.mu.Unlock()
-
 	if !Verify(author, id, sig) {
 		return false
 	}
-	c.mu.Lock()
-	if _, ok := c.old[k]; !ok {
-		if len(c.cur) >= c.genCap {
-			c.old = c.cur
-			c.cur = make(map[sigKey]struct{}, c.genCap)
-		}
-		c.cur[k] = struct{}{}
-	}
-	c.mu.Unlock()
+	c.m.add(k, struct{}{})
 	return true
 }
 
@@ -99,7 +73,6 @@ func (c *SigCache) Stats() SigCacheStats {
 	if c == nil {
 		return SigCacheStats{}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return SigCacheStats{Hits: c.hits, Misses: c.misses, Entries: len(c.cur) + len(c.old)}
+	h, m, n := c.m.stats()
+	return SigCacheStats{Hits: h, Misses: m, Entries: n}
 }
