@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/convergenode/convergenode/internal/cputime"
 )
 
 // The benchmark workload: 4 authors writing concurrently to one table of
@@ -132,7 +134,7 @@ func BenchmarkApplyRemote(b *testing.B) {
 		cs := benchChanges(b, nops, per)
 		b.Run(fmt.Sprintf("ops=%d/trusted", per), func(b *testing.B) {
 			b.ReportAllocs()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				d := NewDoc(DocOptions{ID: "bench"})
 				for _, x := range cs {
@@ -141,11 +143,11 @@ func BenchmarkApplyRemote(b *testing.B) {
 					}
 				}
 			}
-			reportOps(b, len(cs)*per, cpuTime()-cpu0)
+			reportOps(b, len(cs)*per, cputime.Process()-cpu0)
 		})
 		b.Run(fmt.Sprintf("ops=%d/decode+hash", per), func(b *testing.B) {
 			b.ReportAllocs()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				d := NewDoc(DocOptions{ID: "bench"})
 				for _, x := range cs {
@@ -158,7 +160,7 @@ func BenchmarkApplyRemote(b *testing.B) {
 					}
 				}
 			}
-			reportOps(b, len(cs)*per, cpuTime()-cpu0)
+			reportOps(b, len(cs)*per, cputime.Process()-cpu0)
 		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/convergenode/convergenode/internal/cputime"
 )
 
 // causalShuffle returns changes in a random causal order (parents first),
@@ -390,9 +392,9 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 	snap := full.AppendSnapshot(nil)
 	cpu := func(b *testing.B, fn func()) {
-		c0 := cpuTime()
+		c0 := cputime.Process()
 		fn()
-		if c := cpuTime() - c0; c > 0 {
+		if c := cputime.Process() - c0; c > 0 {
 			b.ReportMetric(c.Seconds()/float64(b.N), "cpu-s/op")
 		}
 	}

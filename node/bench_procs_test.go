@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/convergenode/convergenode/crdt"
+	"github.com/convergenode/convergenode/internal/cputime"
 )
 
 // BenchmarkNodeLatency10x1000Procs is BenchmarkNodeLatency10x1000 with
@@ -320,7 +321,7 @@ func runLatChild(js string) error {
 		return err
 	}
 	time.Sleep(time.Until(time.Unix(0, startNs)))
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	tick := time.NewTicker(time.Second / time.Duration(cfg.Rate))
 	var wg sync.WaitGroup
 	for k := 0; k < cfg.Writes; k++ {
@@ -349,7 +350,7 @@ func runLatChild(js string) error {
 		}
 	}
 	mu.Lock()
-	res.CPUNanos = int64(processCPU() - cpu0)
+	res.CPUNanos = int64(cputime.Process() - cpu0)
 	out, err := json.Marshal(&res)
 	mu.Unlock()
 	if err != nil {

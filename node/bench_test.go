@@ -16,6 +16,7 @@ import (
 
 	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/crdt"
+	"github.com/convergenode/convergenode/internal/cputime"
 	"github.com/convergenode/convergenode/replica"
 )
 
@@ -336,7 +337,7 @@ func BenchmarkNodeLatency10x1000(b *testing.B) {
 			})
 		}
 		b.StartTimer()
-		cpu0 := processCPU()
+		cpu0 := cputime.Process()
 		var wg sync.WaitGroup
 		var issued atomic.Int64
 		for j, d := range docs {
@@ -375,7 +376,7 @@ func BenchmarkNodeLatency10x1000(b *testing.B) {
 			}
 		}
 		b.StopTimer()
-		cpu := processCPU() - cpu0
+		cpu := cputime.Process() - cpu0
 		mu.Lock()
 		slices.Sort(lat)
 		b.ReportMetric(percentileMs(lat, want, 0.50), "p50-ms")
@@ -460,7 +461,7 @@ func benchRestart(b *testing.B, ops, perChange int, trust, snap bool) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		t0, cpu0 := time.Now(), procCPU()
+		t0, cpu0 := time.Now(), cputime.Process()
 		n, err := New(context.Background(), c)
 		if err != nil {
 			b.Fatal(err)
@@ -469,7 +470,7 @@ func benchRestart(b *testing.B, ops, perChange int, trust, snap bool) {
 		if _, ok := d.Get("t", fmt.Sprintf("r%07d", ops-1)); !ok {
 			b.Fatal("last row missing after restart")
 		}
-		el, cpu := time.Since(t0), procCPU()-cpu0
+		el, cpu := time.Since(t0), cputime.Process()-cpu0
 		b.StopTimer()
 		// The process's CPU time (all threads, GC included) is reported
 		// too: on a shared, loaded machine the wall time includes waiting

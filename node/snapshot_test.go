@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -246,16 +245,6 @@ func TestSnapshotMemStorage(t *testing.T) {
 	if mustDoc(t, n, "d").StateHash() != want {
 		t.Fatal("restart from the snapshot differs")
 	}
-}
-
-// procCPU returns the CPU time (user + system, all threads) the process
-// has used so far.
-func procCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestSnapshotStorage: both stores save and load snapshots; Pebble splits
