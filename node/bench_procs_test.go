@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -61,16 +60,7 @@ func BenchmarkNodeLatency10x1000Procs(b *testing.B) {
 				}
 			}
 		}
-		want := nodesN * perNode * (nodesN - 1)
-		slices.Sort(lat)
-		slices.Sort(pub)
-		b.ReportMetric(percentileMs(lat, want, 0.50), "p50-ms")
-		b.ReportMetric(percentileMs(lat, want, 0.99), "p99-ms")
-		b.ReportMetric(percentileMs(pub, len(acked)*(nodesN-1), 0.50), "pub-p50-ms")
-		b.ReportMetric(percentileMs(pub, len(acked)*(nodesN-1), 0.99), "pub-p99-ms")
-		b.ReportMetric(percentileMs(lat, want, 1), "max-ms")
-		b.ReportMetric(float64(len(lat)), "deliveries")
-		b.ReportMetric(float64(max(0, want-len(lat))), "missing")
+		reportLatency(b, lat, nodesN*perNode*(nodesN-1), pub, len(acked)*(nodesN-1))
 		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(max(1, len(acked))), "cpu-ms/change")
 	}
 }

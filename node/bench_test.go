@@ -277,6 +277,24 @@ func percentileMs(sorted []time.Duration, want int, p float64) float64 {
 	return float64(sorted[i].Microseconds()) / 1000
 }
 
+// reportLatency reports the latency benchmarks' metrics: lat holds the
+// write-to-applied latencies of the want deliveries that arrived, pub the
+// publish-to-applied ones of the pubWant deliveries of acknowledged
+// writes. Both are sorted here.
+func reportLatency(b *testing.B, lat []time.Duration, want int, pub []time.Duration, pubWant int) {
+	slices.Sort(lat)
+	slices.Sort(pub)
+	b.ReportMetric(percentileMs(lat, want, 0.50), "p50-ms")
+	b.ReportMetric(percentileMs(lat, want, 0.99), "p99-ms")
+	if pubWant > 0 {
+		b.ReportMetric(percentileMs(pub, pubWant, 0.50), "pub-p50-ms")
+		b.ReportMetric(percentileMs(pub, pubWant, 0.99), "pub-p99-ms")
+	}
+	b.ReportMetric(percentileMs(lat, want, 1), "max-ms")
+	b.ReportMetric(float64(len(lat)), "deliveries")
+	b.ReportMetric(float64(max(0, want-len(lat))), "missing")
+}
+
 // BenchmarkNodeLatency10x1000: 10 nodes, each writing 100 single-op
 // changes per second (1,000 changes/s in all) for 5 s, every change
 // applied on each other node (same process, same clock). Two latencies:
@@ -378,25 +396,13 @@ func BenchmarkNodeLatency10x1000(b *testing.B) {
 		b.StopTimer()
 		cpu := cputime.Process() - cpu0
 		mu.Lock()
-		slices.Sort(lat)
-		b.ReportMetric(percentileMs(lat, want, 0.50), "p50-ms")
-		b.ReportMetric(percentileMs(lat, want, 0.99), "p99-ms")
 		var pub []time.Duration
 		for _, a := range arrivals {
 			if t, ok := acked[a.key]; ok {
 				pub = append(pub, max(0, a.at.Sub(t)))
 			}
 		}
-		if len(pub) > 0 {
-			slices.Sort(pub)
-			// The acknowledged writes' deliveries, missing ones included.
-			pubWant := len(acked) * (nodesN - 1)
-			b.ReportMetric(percentileMs(pub, pubWant, 0.50), "pub-p50-ms")
-			b.ReportMetric(percentileMs(pub, pubWant, 0.99), "pub-p99-ms")
-		}
-		b.ReportMetric(percentileMs(lat, want, 1), "max-ms")
-		b.ReportMetric(float64(len(lat)), "deliveries")
-		b.ReportMetric(float64(max(0, want-len(lat))), "missing")
+		reportLatency(b, lat, want, pub, len(acked)*(nodesN-1))
 		b.ReportMetric(float64(issued.Load())/dur.Seconds(), "changes/s")
 		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(max(1, issued.Load())), "cpu-ms/change")
 		mu.Unlock()
