@@ -194,11 +194,7 @@ func (r *Replica) hold(id crdt.ID, b []byte) bool {
 		panic(fmt.Sprintf("replica: holding change %s, which the document lacks", id.Short()))
 	}
 	if n := int(i) + 1; n > len(r.envs) {
-		if n == len(r.envs)+1 {
-			r.envs = append(r.envs, nil)
-		} else {
-			r.envs = append(r.envs, make([][]byte, n-len(r.envs))...)
-		}
+		r.envs = append(r.envs, make([][]byte, n-len(r.envs))...) // no temporary: the compiler extends in place
 	}
 	if r.envs[i] != nil {
 		return false
