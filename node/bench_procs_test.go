@@ -235,12 +235,7 @@ func runLatChild(js string) error {
 	if !cfg.Mem {
 		c.DataDir = filepath.Join(cfg.Dir, "data")
 	}
-	switch cfg.Transport {
-	case "tcp":
-		c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	case "quic":
-		c.Listen = []string{"/ip4/127.0.0.1/udp/0/quic-v1"}
-	}
+	listenOn(&c, cfg.Transport)
 	ctx := context.Background()
 	n, err := New(ctx, c)
 	if err != nil {

@@ -47,13 +47,19 @@ func benchNodes(b *testing.B, n int) []*Node {
 		if !benchMem {
 			c.DataDir = filepath.Join(dir, fmt.Sprint(i))
 		}
-		switch benchTransport {
-		case "tcp":
-			c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-		case "quic":
-			c.Listen = []string{"/ip4/127.0.0.1/udp/0/quic-v1"}
-		}
+		listenOn(c, benchTransport)
 	})
+}
+
+// listenOn restricts c to loopback on one transport ("tcp" or "quic");
+// "" keeps both, as a node listens.
+func listenOn(c *Config, transport string) {
+	switch transport {
+	case "tcp":
+		c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	case "quic":
+		c.Listen = []string{"/ip4/127.0.0.1/udp/0/quic-v1"}
+	}
 }
 
 func waitMesh(b *testing.B, nodes []*Node) {
