@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	mathbits "math/bits"
@@ -60,16 +61,44 @@ type gnode struct {
 	c       *Change
 	lamport uint64 // c.Lamport (copied for cache-friendly comparisons)
 	height  uint32 // 1 + max height of the parents: a strict ancestor has a smaller height
-	pstart  uint32 // the parents' node numbers are parents[pstart : pstart+pn]
-	pn      uint32
+	pstart  uint32 // the parents' node numbers start at parents[pstart] and end where the next node's start
 }
 
 // Nodes live in fixed-size chunks, so growing a large graph never copies
-// them; only the first chunk grows (by doubling) up to its full size.
+// them; only the first chunk grows (by a quarter, see growSlice) up to its
+// full size.
 const (
 	chunkBits = 12
 	chunkSize = 1 << chunkBits
 )
+
+// growSlice returns s with room for k more elements, growing it by at
+// least a quarter (rounded up to the allocator's size class), not by
+// append's doubling: a simulation holds thousands of small graphs, and
+// doubling leaves a quarter of their memory unused on average.
+// A limit above zero bounds the growth (not below len(s)+k).
+func growSlice[T any](s []T, k, limit int) []T {
+	if len(s)+k <= cap(s) {
+		return s
+	}
+	want := max(len(s)+k, cap(s)+cap(s)/4, 8)
+	if limit > 0 {
+		want = max(min(want, limit), len(s)+k)
+	}
+	// append to a nil slice allocates exactly want elements, rounded up
+	// to a size class, without the temporary that make would suggest.
+	t := append([]T(nil), make([]T, want)...)
+	copy(t, s)
+	if limit > 0 && cap(t) > limit {
+		return t[:len(s):limit]
+	}
+	return t[:len(s)]
+}
+
+// idKey is the key of an ID in the graph's index: its first 8 bytes. IDs
+// are hashes, but anyone can grind IDs that share a prefix, so a key taken
+// by another ID sends the ID to the collision map (Graph.coll).
+func idKey(id *ID) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
 
 // Graph is the hash DAG of changes: each change names its parents by ID, and
 // a change can only be added after all its parents.
@@ -78,7 +107,12 @@ const (
 // modify it, so they may run concurrently with each other (for example
 // under a read lock).
 type Graph struct {
-	index   map[ID]int32
+	// index maps the key (idKey) of every ID to its node number, but for
+	// the IDs whose key another ID took first: those are in coll (nil
+	// until the first collision). Nodes are never removed, so an ID is in
+	// coll only if its key is in index.
+	index   map[uint64]int32
+	coll    map[ID]int32
 	chunks  [][]gnode
 	n       int
 	parents []int32 // parent node numbers of every node, concatenated
@@ -92,13 +126,41 @@ func (g *Graph) node(i int32) *gnode {
 
 // nodeParents returns the parent node numbers of node i.
 func (g *Graph) nodeParents(i int32) []int32 {
-	n := g.node(i)
-	return g.parents[n.pstart : n.pstart+n.pn : n.pstart+n.pn]
+	start, end := g.node(i).pstart, uint32(len(g.parents))
+	if int(i)+1 < g.n {
+		end = g.node(i + 1).pstart
+	}
+	return g.parents[start:end:end]
+}
+
+// hasKey reports whether an ID with key k is in the index.
+func (g *Graph) hasKey(k uint64) bool {
+	_, ok := g.index[k]
+	return ok
+}
+
+// find returns the node number of id.
+func (g *Graph) find(id ID) (int32, bool) {
+	i, ok := g.index[idKey(&id)]
+	if !ok {
+		return -1, false
+	}
+	if g.node(i).id == id {
+		return i, true
+	}
+	if g.coll == nil {
+		return -1, false
+	}
+	i, ok = g.coll[id]
+	if !ok {
+		return -1, false
+	}
+	return i, true
 }
 
 // lookup returns the node of id, or nil.
 func (g *Graph) lookup(id ID) *gnode {
-	i, ok := g.index[id]
+	i, ok := g.find(id)
 	if !ok {
 		return nil
 	}
@@ -107,7 +169,7 @@ func (g *Graph) lookup(id ID) *gnode {
 
 // NewGraph returns an empty graph.
 func NewGraph() *Graph {
-	return &Graph{index: make(map[ID]int32)}
+	return &Graph{index: make(map[uint64]int32)}
 }
 
 // Len returns the number of changes in g.
@@ -115,7 +177,7 @@ func (g *Graph) Len() int { return g.n }
 
 // Has reports whether g holds the change id.
 func (g *Graph) Has(id ID) bool {
-	_, ok := g.index[id]
+	_, ok := g.find(id)
 	return ok
 }
 
@@ -126,8 +188,17 @@ func (g *Graph) Has(id ID) bool {
 // is a causal order. Callers may keep per-change data in a slice indexed
 // by it.
 func (g *Graph) Index(id ID) (int32, bool) {
-	i, ok := g.index[id]
-	return i, ok
+	return g.find(id)
+}
+
+// Node returns the ID and the change of node i (0 <= i < Len()), the
+// inverse of Index. The change must not be modified.
+func (g *Graph) Node(i int32) (ID, *Change) {
+	if i < 0 || int(i) >= g.n {
+		panic(fmt.Sprintf("crdt: graph node %d out of range [0, %d)", i, g.n))
+	}
+	n := g.node(i)
+	return n.id, n.c
 }
 
 // Get returns the change id, if g holds it. The change must not be modified.
@@ -170,7 +241,7 @@ func (g *Graph) add(id ID, c *Change) (int32, error) {
 	if c == nil {
 		return -1, fmt.Errorf("%w: nil change", ErrInvalid)
 	}
-	if _, ok := g.index[id]; ok {
+	if _, ok := g.find(id); ok {
 		return -1, fmt.Errorf("%w: %s", ErrDuplicate, id.Short())
 	}
 	if g.n >= 1<<31-1 || len(g.parents)+len(c.Parents) >= 1<<32-1 {
@@ -181,9 +252,10 @@ func (g *Graph) add(id ID, c *Change) (int32, error) {
 			return -1, fmt.Errorf("%w: change %s", ErrParentOrder, id.Short())
 		}
 	}
-	n := gnode{id: id, c: c, lamport: c.Lamport, height: 1, pstart: uint32(len(g.parents)), pn: uint32(len(c.Parents))}
+	n := gnode{id: id, c: c, lamport: c.Lamport, height: 1, pstart: uint32(len(g.parents))}
+	g.parents = growSlice(g.parents, len(c.Parents), 0)
 	for _, p := range c.Parents {
-		pi, ok := g.index[p]
+		pi, ok := g.find(p)
 		if !ok {
 			g.parents = g.parents[:n.pstart]
 			return -1, fmt.Errorf("%w: change %s lacks %s", ErrMissingParents, id.Short(), shortList(g.Missing(c)))
@@ -196,14 +268,13 @@ func (g *Graph) add(id ID, c *Change) (int32, error) {
 	i := int32(g.n)
 	switch {
 	case g.n < chunkSize:
-		// The first chunk grows by doubling, so a small graph does not
-		// pay for a whole chunk (a simulation holds thousands of them).
+		// The first chunk grows, so a small graph does not pay for a
+		// whole chunk (a simulation holds thousands of them).
 		if len(g.chunks) == 0 {
 			g.chunks = append(g.chunks, nil)
 		}
 		if c := g.chunks[0]; g.n == cap(c) {
-			g.chunks[0] = make([]gnode, g.n, min(max(2*g.n, 8), chunkSize))
-			copy(g.chunks[0], c)
+			g.chunks[0] = growSlice(c, 1, chunkSize)
 		}
 		g.chunks[0] = append(g.chunks[0], n)
 	case g.n&(chunkSize-1) == 0:
@@ -213,7 +284,14 @@ func (g *Graph) add(id ID, c *Change) (int32, error) {
 		*g.node(i) = n
 	}
 	g.n++
-	g.index[id] = i
+	if k := idKey(&id); !g.hasKey(k) {
+		g.index[k] = i
+	} else {
+		if g.coll == nil {
+			g.coll = make(map[ID]int32)
+		}
+		g.coll[id] = i
+	}
 	// Heads: drop the parents, add id.
 	if len(c.Parents) > 0 {
 		h := g.heads[:0]
@@ -260,8 +338,8 @@ func (g *Graph) IsAncestor(x, y ID) bool {
 	if x == y {
 		return true
 	}
-	xi, ok1 := g.index[x]
-	yi, ok2 := g.index[y]
+	xi, ok1 := g.find(x)
+	yi, ok2 := g.find(y)
 	if !ok1 || !ok2 {
 		return false
 	}
@@ -278,13 +356,13 @@ func (g *Graph) isAncestor(xi, yi int32) bool {
 // once, sharing one visited set, so it costs no more than one IsAncestor
 // query over the same region.
 func (g *Graph) InPast(x ID, v Version) bool {
-	xi, ok := g.index[x]
+	xi, ok := g.find(x)
 	if !ok {
 		return false
 	}
 	ys := make([]int32, 0, len(v))
 	for _, id := range v {
-		if yi, ok := g.index[id]; ok {
+		if yi, ok := g.find(id); ok {
 			ys = append(ys, yi)
 		}
 	}
@@ -375,7 +453,7 @@ func (g *Graph) pastSet(v Version) []uint64 {
 		}
 	}
 	for _, id := range v {
-		if i, ok := g.index[id]; ok {
+		if i, ok := g.find(id); ok {
 			push(i)
 		}
 	}
@@ -409,13 +487,13 @@ func (g *Graph) Since(v Version) []ID {
 	h := nodeHeap{g: g}
 	unpainted := 0
 	for _, id := range v {
-		if i, ok := g.index[id]; ok && state[i] == 0 {
+		if i, ok := g.find(id); ok && state[i] == 0 {
 			state[i] = queued | painted
 			h.push(i)
 		}
 	}
 	for _, id := range g.heads {
-		i := g.index[id]
+		i, _ := g.find(id)
 		if state[i] == 0 {
 			state[i] = queued
 			h.push(i)

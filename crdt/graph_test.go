@@ -238,3 +238,95 @@ func TestGraphIndex(t *testing.T) {
 		t.Fatal("Index of an unknown change")
 	}
 }
+
+// TestGraphPrefixCollisions checks the graph with IDs that share their
+// first 8 bytes (the index key), as an attacker can grind them: every ID
+// is found, an unknown ID with a taken key is not, duplicates are refused,
+// and the parent lists and ancestry stay right (against a plain model).
+func TestGraphPrefixCollisions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 17))
+	for round := range 20 {
+		g := NewGraph()
+		var ids []ID
+		num := map[ID]int{}
+		// Few keys, so most IDs collide; the suffix tells them apart.
+		mkID := func() ID {
+			var id ID
+			id[0] = byte(rng.IntN(3))
+			id[7] = 0xaa
+			for k := 8 + rng.IntN(24); k < len(id); k++ {
+				id[k] = byte(rng.Uint32())
+			}
+			return id
+		}
+		for k := range 50 + rng.IntN(200) {
+			id := mkID()
+			if _, dup := num[id]; dup {
+				if err := g.Add(id, &Change{Lamport: 1}); !errors.Is(err, ErrDuplicate) {
+					t.Fatalf("round %d: duplicate %s: %v", round, id.Short(), err)
+				}
+				continue
+			}
+			var parents []ID
+			for range rng.IntN(4) {
+				if len(ids) > 0 {
+					if p := ids[rng.IntN(len(ids))]; !slices.Contains(parents, p) {
+						parents = append(parents, p)
+					}
+				}
+			}
+			if k%7 == 3 {
+				// A missing parent whose key is taken: refused, no number.
+				miss := ids[len(ids)-1]
+				miss[31] ^= 0x55
+				if _, ok := num[miss]; !ok {
+					bad := &Change{Lamport: 1, Parents: SortIDs(append(slices.Clone(parents), miss))}
+					if err := g.Add(id, bad); !errors.Is(err, ErrMissingParents) {
+						t.Fatalf("round %d: missing parent: %v", round, err)
+					}
+				}
+			}
+			must(t, g.Add(id, &Change{Lamport: 1, Parents: SortIDs(parents)}))
+			num[id] = len(ids)
+			ids = append(ids, id)
+		}
+		if g.coll == nil {
+			t.Fatal("no key collision: the test does not test the collision map")
+		}
+		// anc[i][j]: j is i or an ancestor of i.
+		anc := make([][]bool, len(ids))
+		for i, id := range ids {
+			anc[i] = make([]bool, len(ids))
+			anc[i][i] = true
+			c, _ := g.Get(id)
+			var want []int32
+			for _, p := range c.Parents {
+				pi := num[p]
+				want = append(want, int32(pi))
+				for j := range ids {
+					anc[i][j] = anc[i][j] || anc[pi][j]
+				}
+			}
+			if got := g.nodeParents(int32(i)); !slices.Equal(got, want) {
+				t.Fatalf("round %d: parents of node %d = %v, want %v", round, i, got, want)
+			}
+		}
+		for i, id := range ids {
+			if x, ok := g.Index(id); !ok || int(x) != i || !g.Has(id) {
+				t.Fatalf("round %d: Index(%s) = %d, %v; want %d", round, id.Short(), x, ok, i)
+			}
+			if nid, c := g.Node(int32(i)); nid != id || c == nil {
+				t.Fatalf("round %d: Node(%d) = %s", round, i, nid.Short())
+			}
+			other := id
+			other[8+rng.IntN(24)] ^= 1 << rng.IntN(8)
+			if _, known := num[other]; !known && (g.Has(other) || g.lookup(other) != nil) {
+				t.Fatalf("round %d: unknown %s found", round, other.Short())
+			}
+			y := ids[rng.IntN(len(ids))]
+			if got, want := g.IsAncestor(id, y), anc[num[y]][i]; got != want {
+				t.Fatalf("round %d: IsAncestor(%d, %d) = %v, want %v", round, i, num[y], got, want)
+			}
+		}
+	}
+}

@@ -540,7 +540,7 @@ func (l *snapLoader) header(hdr *snapHeader) error {
 	}
 	l.nodes = make([]uint32, len(hdr.refs))
 	for k, id := range hdr.refs {
-		i, ok := d.g.index[id]
+		i, ok := d.g.find(id)
 		if !ok {
 			return fmt.Errorf("snapshot references change %s, not covered", id.Short())
 		}
