@@ -27,6 +27,13 @@ const maxBloomK = 16
 // NewBloom returns an empty filter sized for n entries at false-positive
 // rate p (0 < p < 1). n == 0 gives a filter of one word.
 func NewBloom(n int, p float64, seed uint64) *Bloom {
+	words, k := bloomShape(n, p)
+	return &Bloom{K: uint8(k), Seed: seed, Bits: make([]uint64, words)}
+}
+
+// bloomShape returns the number of 64-bit words and of hash functions of
+// a filter for n entries at false-positive rate p (see NewBloom).
+func bloomShape(n int, p float64) (words, k int) {
 	if n < 1 {
 		n = 1
 	}
@@ -34,19 +41,16 @@ func NewBloom(n int, p float64, seed uint64) *Bloom {
 		p = 0.001
 	}
 	m := math.Ceil(-float64(n) * math.Log(p) / (math.Ln2 * math.Ln2))
-	words := int((m + 63) / 64)
-	if words < 1 {
-		words = 1
-	}
-	k := int(math.Round(float64(words*64) / float64(n) * math.Ln2))
-	k = max(1, min(k, maxBloomK))
-	return &Bloom{K: uint8(k), Seed: seed, Bits: make([]uint64, words)}
+	words = max(int((m+63)/64), 1)
+	k = int(math.Round(float64(words*64) / float64(n) * math.Ln2))
+	return words, max(1, min(k, maxBloomK))
 }
 
 // bloomSizeBytes returns the size in bytes of the bit array NewBloom would
 // allocate for n entries at rate p.
 func bloomSizeBytes(n int, p float64) int {
-	return len(NewBloom(n, p, 0).Bits) * 8
+	words, _ := bloomShape(n, p)
+	return words * 8
 }
 
 func mix64(x uint64) uint64 {
