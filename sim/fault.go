@@ -242,9 +242,9 @@ func (s *Sim) Crash(i int) {
 	}
 	g := s.conns
 	s.inv.noteCrash(p)
-	p.up = false
+	s.setUp(p, false)
 	p.node = nil
-	p.seen0, p.seen = [4]uint64{}, nil // the pubsub layer's memory is gone too
+	s.forget(int32(i)) // the pubsub layer's memory is gone too
 	p.dirty = true
 	s.noteFault()
 	s.met.crashes++
@@ -264,9 +264,9 @@ func (s *Sim) Restart(i int) error {
 		return nil
 	}
 	p.restart++
-	p.up = true
+	s.setUp(p, true)
 	if err := s.startNode(p, p.log); err != nil {
-		p.up = false
+		s.setUp(p, false)
 		s.inv.violate("restart", fmt.Sprintf("node %d: %v", i, err))
 		return err
 	}

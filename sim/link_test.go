@@ -100,7 +100,7 @@ func TestTransmitBandwidthAndStreams(t *testing.T) {
 	// 10 messages of 992+8 bytes at 10 kB/s queue behind each other.
 	s := bareSim(2, Link{Latency: Latency{Base: 10 * time.Millisecond}, Bandwidth: 10000})
 	for i := 0; i < 10; i++ {
-		s.transmit(0, 1, &packet{kind: pkGossip, data: make([]byte, 992)}, 1, false)
+		s.transmit(0, 1, packet{kind: pkGossip, data: make([]byte, 992)}, 1, false)
 	}
 	var last int64
 	for s.q.Len() > 0 {

@@ -19,10 +19,12 @@ type event struct {
 	kind eventKind
 	// charged marks a delivery whose CPU time is already booked.
 	charged bool
+	pkind   uint8 // evDeliver: the packet's kind (pkGossip, ...)
 	node    int32
 	from    int32
 	hop     int32
-	pk      *packet
+	msg     int32   // evDeliver: the gossip message (-1: none)
+	pk      *packet // evDeliver of a pkDirect packet: the packet
 	fn      func()
 }
 

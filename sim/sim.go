@@ -34,6 +34,7 @@ type Sim struct {
 	author   map[crdt.Author]int
 
 	msgs   []*msgInfo         // interned gossip messages
+	hot    []hotPeer          // per node: what every delivery reads (see hotPeer)
 	msgIdx map[[32]byte]int32 // content hash -> index into msgs
 	ge     map[uint64]bool    // Gilbert–Elliott state per directed link (true = bad)
 	fifo   map[uint64]int64   // last arrival per directed stream
@@ -59,24 +60,29 @@ type cut struct {
 	from, to []bool
 }
 
+// hotPeer is the part of a node's state that every delivery reads,
+// duplicates included. The simulator keeps it in one dense slice, apart
+// from the peer structs and the nodes' own state: in a large run most
+// deliveries are duplicates, which then touch only this slice and the
+// message's seen-by bitset, both small enough to stay in cache, instead of
+// a peer struct that is a cache miss.
+type hotPeer struct {
+	cpu int64 // CPU busy until
+	up  bool  // mirrors peer.up (see setUp)
+}
+
 type peer struct {
-	// What every delivery reads, duplicates included, first and together
-	// (one cache line for most packets of a large run).
-	up             bool
-	cpu            int64     // CPU busy until
-	seen0          [4]uint64 // bitset over s.msgs[:256]
-	recvMsgs, dups int64
-	seen           []uint64 // bitset over s.msgs[256:]
-	i              int
-	id             string
-	key            ed25519.PrivateKey
-	author         crdt.Author
-	node           Node
-	log            [][]byte
-	skew           time.Duration
-	byz            *byzState
-	busy           int64 // uplink busy until
-	restart        int   // restarts so far (reseeds the node's RNG)
+	up      bool
+	i       int
+	id      string
+	key     ed25519.PrivateKey
+	author  crdt.Author
+	node    Node
+	log     [][]byte
+	skew    time.Duration
+	byz     *byzState
+	busy    int64 // uplink busy until
+	restart int   // restarts so far (reseeds the node's RNG)
 
 	dirty     bool // heads changed since headsKey
 	hashDirty bool // state changed since stateHash
@@ -92,7 +98,8 @@ type msgInfo struct {
 	data    []byte
 	verdict Verdict
 	checked bool
-	ns      string // ephemeral namespace, for filtering
+	ns      string   // ephemeral namespace, for filtering
+	seenBy  []uint64 // bitset over nodes: the pubsub layer has seen it
 }
 
 // packet kinds.
@@ -192,11 +199,13 @@ func (s *Sim) addPeer(i int) error {
 	binary.LittleEndian.PutUint64(seed[8:], uint64(i))
 	copy(seed[16:], "convergenode-sim")
 	key := ed25519.NewKeyFromSeed(seed[:])
-	p := &peer{i: i, id: fmt.Sprintf("n%d", i), key: key, up: true, dirty: true}
+	p := &peer{i: i, id: fmt.Sprintf("n%d", i), key: key, dirty: true}
 	copy(p.author[:], key.Public().(ed25519.PublicKey))
 	s.index[p.id] = i
 	s.author[p.author] = i
 	s.peers = append(s.peers, p)
+	s.hot = append(s.hot, hotPeer{})
+	s.setUp(p, true)
 	if err := s.startNode(p, nil); err != nil {
 		return err
 	}
@@ -312,8 +321,14 @@ func (s *Sim) step() bool {
 	s.now = e.at
 	s.events++
 	var msg, size uint64
-	if e.pk != nil {
-		msg, size = uint64(uint32(e.pk.msg)), uint64(len(e.pk.data))
+	if e.kind == evDeliver {
+		msg = uint64(uint32(e.msg))
+		switch e.pkind {
+		case pkGossip:
+			size = uint64(len(s.msgs[e.msg].data))
+		case pkDirect:
+			size = uint64(len(e.pk.data))
+		}
 	}
 	s.mix(uint64(e.at), uint64(e.kind), uint64(uint32(e.node)), uint64(uint32(e.from)), msg, size)
 	switch e.kind {
@@ -394,7 +409,7 @@ func (s *Sim) intern(topic Topic, data []byte) int32 {
 		return i
 	}
 	i := int32(len(s.msgs))
-	m := &msgInfo{topic: topic, data: data}
+	m := &msgInfo{topic: topic, data: data, seenBy: make([]uint64, (len(s.peers)+63)/64)}
 	if topic == TopicEphemeral && s.scen.Subscriptions != nil {
 		m.ns = s.cfg.Namespace(data)
 	}
@@ -403,26 +418,37 @@ func (s *Sim) intern(topic Topic, data []byte) int32 {
 	return i
 }
 
-func (p *peer) hasSeen(m int32) bool {
-	w, bit := int(m>>6), uint64(1)<<(uint(m)&63)
-	if w < len(p.seen0) {
-		return p.seen0[w]&bit != 0
-	}
-	w -= len(p.seen0)
-	return w < len(p.seen) && p.seen[w]&bit != 0
+// setUp sets whether p runs, in the peer and in its hot state.
+func (s *Sim) setUp(p *peer, up bool) {
+	p.up = up
+	s.hot[p.i].up = up
 }
 
-func (p *peer) markSeen(m int32) {
-	w, bit := int(m>>6), uint64(1)<<(uint(m)&63)
-	if w < len(p.seen0) {
-		p.seen0[w] |= bit
-		return
+// hasSeen reports whether node i's pubsub layer has seen message m.
+func (s *Sim) hasSeen(i int32, m int32) bool {
+	b := s.msgs[m].seenBy
+	w := int(i >> 6)
+	return w < len(b) && b[w]&(1<<(uint(i)&63)) != 0
+}
+
+// markSeen records that node i's pubsub layer has seen message m.
+func (s *Sim) markSeen(i int32, m int32) {
+	mi := s.msgs[m]
+	w := int(i >> 6)
+	if w >= len(mi.seenBy) {
+		mi.seenBy = append(mi.seenBy, make([]uint64, w+1-len(mi.seenBy))...)
 	}
-	w -= len(p.seen0)
-	for len(p.seen) <= w {
-		p.seen = append(p.seen, 0)
+	mi.seenBy[w] |= 1 << (uint(i) & 63)
+}
+
+// forget clears everything node i's pubsub layer has seen (a crash).
+func (s *Sim) forget(i int32) {
+	w, bit := int(i>>6), uint64(1)<<(uint(i)&63)
+	for _, mi := range s.msgs {
+		if w < len(mi.seenBy) {
+			mi.seenBy[w] &^= bit
+		}
 	}
-	p.seen[w] |= bit
 }
 
 // verdict runs the stateless validator once per distinct message: the
@@ -441,7 +467,7 @@ func (s *Sim) verdict(m int32) Verdict {
 // publish sends a node's own gossip message along the strategy.
 func (s *Sim) publish(p *peer, topic Topic, data []byte) {
 	m := s.intern(topic, data)
-	p.markSeen(m)
+	s.markSeen(int32(p.i), m)
 	s.forward(p, m, -1, 0)
 }
 
@@ -452,7 +478,7 @@ func (s *Sim) forward(p *peer, m int32, from int, hop int32) {
 	}
 	eager, lazy := s.router.Route(p.i, from, int(hop), s.rng, nil, nil)
 	ns := s.msgs[m].ns
-	pk := &packet{kind: pkGossip, msg: m, data: s.msgs[m].data}
+	pk := packet{kind: pkGossip, msg: m, data: s.msgs[m].data}
 	for _, j := range eager {
 		if ns != "" && !s.scen.Subscribed(j, ns) {
 			continue
@@ -460,7 +486,7 @@ func (s *Sim) forward(p *peer, m int32, from int, hop int32) {
 		s.transmit(p.i, j, pk, hop+1, false)
 	}
 	if len(lazy) > 0 {
-		ih := &packet{kind: pkIHave, msg: m}
+		ih := packet{kind: pkIHave, msg: m}
 		for _, j := range lazy {
 			if ns != "" && !s.scen.Subscribed(j, ns) {
 				continue
@@ -471,7 +497,7 @@ func (s *Sim) forward(p *peer, m int32, from int, hop int32) {
 }
 
 func (s *Sim) sendDirect(from, to int, data []byte) {
-	s.transmit(from, to, &packet{kind: pkDirect, msg: -1, data: data}, -1, true)
+	s.transmit(from, to, packet{kind: pkDirect, msg: -1, data: data}, -1, true)
 }
 
 func pairKey(a, b int) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
@@ -499,8 +525,9 @@ func (s *Sim) blocked(a, b int) bool {
 	return false
 }
 
-// transmit puts one packet on the wire from a to b.
-func (s *Sim) transmit(a, b int, pk *packet, hop int32, stream bool) {
+// transmit puts one packet on the wire from a to b. Only a direct packet
+// is kept in its event (event.pk); a gossip packet is its message number.
+func (s *Sim) transmit(a, b int, pk packet, hop int32, stream bool) {
 	pa := s.peers[a]
 	size := int64(pk.size())
 	pa.sentMsgs++
@@ -525,6 +552,10 @@ func (s *Sim) transmit(a, b int, pk *packet, hop int32, stream bool) {
 		pa.busy = dep
 	}
 	lat := s.latency(a, b, l)
+	ev := event{kind: evDeliver, pkind: pk.kind, node: int32(b), from: int32(a), hop: hop, msg: pk.msg}
+	if pk.kind == pkDirect {
+		ev.pk = &packet{kind: pk.kind, msg: pk.msg, data: pk.data}
+	}
 	if stream {
 		// A stream is reliable and ordered: a loss costs a retransmission
 		// timeout, and nothing overtakes an earlier message.
@@ -539,7 +570,8 @@ func (s *Sim) transmit(a, b int, pk *packet, hop int32, stream bool) {
 			at = last
 		}
 		s.fifo[k] = at
-		s.push(event{at: at, kind: evDeliver, node: int32(b), from: int32(a), hop: hop, pk: pk})
+		ev.at = at
+		s.push(ev)
 		return
 	}
 	if s.lost(a, b, l) {
@@ -555,11 +587,13 @@ func (s *Sim) transmit(a, b int, pk *packet, hop int32, stream bool) {
 			lat += time.Duration(s.rng.Int64N(int64(rm)))
 		}
 	}
-	s.push(event{at: dep + int64(lat), kind: evDeliver, node: int32(b), from: int32(a), hop: hop, pk: pk})
+	ev.at = dep + int64(lat)
+	s.push(ev)
 	if l.Dup > 0 && s.rng.Float64() < l.Dup {
 		s.met.duplicated++
 		extra := s.latency(a, b, l)
-		s.push(event{at: dep + int64(lat+extra/2), kind: evDeliver, node: int32(b), from: int32(a), hop: hop, pk: pk})
+		ev.at = dep + int64(lat+extra/2)
+		s.push(ev)
 	}
 }
 
@@ -597,24 +631,23 @@ func (s *Sim) lost(a, b int, l *Link) bool {
 	return p > 0 && s.rng.Float64() < p
 }
 
-// deliver handles a packet arriving at a node.
+// deliver handles a packet arriving at a node. A duplicate gossip packet
+// reads only s.hot and the message's seen-by bitset (see hotPeer).
 func (s *Sim) deliver(e event) {
-	p := s.peers[e.node]
-	if !p.up {
+	h := &s.hot[e.node]
+	if !h.up {
 		s.met.dropped++
 		return
 	}
-	pk := e.pk
-	from := s.peers[e.from]
-	switch pk.kind {
+	switch e.pkind {
 	case pkIHave:
-		if !p.hasSeen(pk.msg) {
-			s.transmit(p.i, from.i, &packet{kind: pkIWant, msg: pk.msg}, e.hop, false)
+		if !s.hasSeen(e.node, e.msg) {
+			s.transmit(int(e.node), int(e.from), packet{kind: pkIWant, msg: e.msg}, e.hop, false)
 		}
 		return
 	case pkIWant:
-		if p.hasSeen(pk.msg) && (p.byz == nil || !p.byz.b.Behaviours.Has(BehaviourCensor)) {
-			s.transmit(p.i, from.i, &packet{kind: pkGossip, msg: pk.msg, data: s.msgs[pk.msg].data}, e.hop, false)
+		if p := s.peers[e.node]; s.hasSeen(e.node, e.msg) && (p.byz == nil || !p.byz.b.Behaviours.Has(BehaviourCensor)) {
+			s.transmit(int(e.node), int(e.from), packet{kind: pkGossip, msg: e.msg, data: s.msgs[e.msg].data}, e.hop, false)
 		}
 		return
 	}
@@ -624,17 +657,17 @@ func (s *Sim) deliver(e event) {
 	if !e.charged {
 		cost := int64(s.cfg.CachedCost)
 		switch {
-		case pk.kind == pkGossip && !p.hasSeen(pk.msg):
+		case e.pkind == pkGossip && !s.hasSeen(e.node, e.msg):
 			cost = int64(s.cfg.VerifyCost)
-		case pk.kind == pkDirect:
+		case e.pkind == pkDirect:
 			// A reconciliation batch: one signature check per envelope.
-			cost += int64(s.cfg.VerifyCost) * int64(batchItems(pk.data))
+			cost += int64(s.cfg.VerifyCost) * int64(batchItems(e.pk.data))
 		}
 		start := s.now
-		if p.cpu > start {
-			start = p.cpu
+		if h.cpu > start {
+			start = h.cpu
 		}
-		p.cpu = start + cost
+		h.cpu = start + cost
 		if start > s.now {
 			e.at = start
 			e.charged = true
@@ -642,15 +675,14 @@ func (s *Sim) deliver(e event) {
 			return
 		}
 	}
-	p.recvMsgs++
-	if pk.kind == pkGossip {
-		if p.hasSeen(pk.msg) {
-			p.dups++
+	p, from := s.peers[e.node], s.peers[e.from]
+	if e.pkind == pkGossip {
+		if s.hasSeen(e.node, e.msg) {
 			s.met.dups++
 			return
 		}
-		p.markSeen(pk.msg)
-		switch s.verdict(pk.msg) {
+		s.markSeen(e.node, e.msg)
+		switch s.verdict(e.msg) {
 		case Reject:
 			s.met.rejected++
 			return
@@ -658,16 +690,16 @@ func (s *Sim) deliver(e event) {
 			s.met.ignored++
 			return
 		}
-		mi := s.msgs[pk.msg]
+		mi := s.msgs[e.msg]
 		if mi.ns == "" || s.scen.Subscribed(p.i, mi.ns) {
-			s.stepNode(p, from.id, pk.data, e.hop)
+			s.stepNode(p, from.id, mi.data, e.hop)
 		}
 		if p.up {
-			s.forward(p, pk.msg, from.i, e.hop)
+			s.forward(p, e.msg, from.i, e.hop)
 		}
 		return
 	}
-	s.stepNode(p, from.id, pk.data, -1)
+	s.stepNode(p, from.id, e.pk.data, -1)
 }
 
 func (s *Sim) stepNode(p *peer, from string, data []byte, hop int32) {
@@ -712,7 +744,7 @@ func (s *Sim) Len() int { return len(s.peers) }
 func (s *Sim) Node(i int) Node { return s.peers[i].node }
 
 // Up reports whether node i is running.
-func (s *Sim) Up(i int) bool { return s.peers[i].up }
+func (s *Sim) Up(i int) bool { return s.hot[i].up }
 
 // Honest reports whether node i runs no Byzantine behaviour.
 func (s *Sim) Honest(i int) bool { return s.peers[i].byz == nil }
