@@ -153,32 +153,36 @@ func (g *Gate) index(id crdt.ID, c *crdt.Change, env *Envelope, past *writerSnap
 		}
 		g.writers.record(id, c, past)
 	}
-	ix := g.authors[c.Author]
-	if ix == nil {
-		ix = &authorIndex{}
-		g.authors[c.Author] = ix
+	node, ok := g.graph.Index(id)
+	if !ok {
+		panic("bft: index a change the document does not hold")
 	}
-	var proof *EquivocationProof
-	if other, ok := ix.overlap(c.Seq, c.LastSeq()); ok && env != nil && other.sig != nil {
-		if oc, ok := g.graph.Get(other.id); ok {
-			if raw, err := oc.Encode(); err == nil {
-				o := &Envelope{Change: oc, ID: other.id, Sig: *other.sig, Raw: raw, checked: true}
-				proof = g.keepProof(NewProof(env, o))
-			}
-		}
-	}
-	sp := span{start: c.Seq, end: c.LastSeq(), id: id}
+	var sig *[64]byte
 	switch {
 	case env == nil:
 	case env.wire != nil:
 		// A shared, immutable envelope (EnvCache): point at its signature
 		// instead of copying it, so many gates keep one copy.
-		sp.sig = &env.Sig
+		sig = &env.Sig
 	default:
-		sig := env.Sig
-		sp.sig = &sig
+		s := env.Sig
+		sig = &s
 	}
-	ix.insert(sp)
+	ix := g.authors[c.Author]
+	if ix == nil {
+		// An author's first change: nothing to conflict with.
+		g.authors[c.Author] = &authorIndex{node: node, sig: sig}
+		return nil
+	}
+	var proof *EquivocationProof
+	if other, osig, ok := ix.overlap(g.graph, c.Seq, c.LastSeq()); ok && env != nil && osig != nil {
+		oid, oc := g.graph.Node(other)
+		if raw, err := oc.Encode(); err == nil {
+			o := &Envelope{Change: oc, ID: oid, Sig: *osig, Raw: raw, checked: true}
+			proof = g.keepProof(NewProof(env, o))
+		}
+	}
+	ix.insert(g.graph, span{start: c.Seq, end: c.LastSeq(), node: node, sig: sig})
 	return proof
 }
 
@@ -240,63 +244,100 @@ func (g *Gate) Equivocators() []crdt.Author {
 	return out
 }
 
-// span is one accepted change of an author: its seq range and signature
-// (kept to build equivocation proofs later). sig is nil for changes that
-// were in the document before the gate (unsigned); it points into a
-// shared envelope's signature when the envelope came from an EnvCache, and
-// to a copy otherwise.
+// span is one accepted change of an author: its seq range, its graph node
+// number ([crdt.Graph.Index]) and its signature (kept to build
+// equivocation proofs later). sig is nil for changes that were in the
+// document before the gate (unsigned); it points into a shared envelope's
+// signature when the envelope came from an EnvCache, and to a copy
+// otherwise.
 type span struct {
 	start, end uint64
 	maxEnd     uint64 // the largest end of this and every earlier span of the index
-	id         crdt.ID
+	node       int32
 	sig        *[64]byte
 }
 
-// authorIndex holds an author's accepted changes sorted by (start, id),
-// with prefix maxima of end (span.maxEnd) so overlap queries stop early:
-// an honest author's chain is disjoint and append-only, so both insert
-// and query are O(log n) for it. The maxima live in the spans, so an
-// author with one change costs one small allocation besides the index.
+// authorIndex holds an author's accepted changes. Most authors of a
+// document have one change, so an index starts in a small form that names
+// the change and its signature and takes its seq range from the graph;
+// the second change moves it to the spans form: the changes sorted by
+// (start, ID), with prefix maxima of end (span.maxEnd) so overlap queries
+// stop early. An honest author's chain is disjoint and append-only, so
+// both insert and query are O(log n) for it.
 type authorIndex struct {
+	sig   *[64]byte    // the one change's signature (small form)
+	spans *authorSpans // nil in the small form
+	node  int32        // the one change's node number (small form)
+}
+
+// authorSpans is the spans form of an authorIndex.
+type authorSpans struct {
 	spans []span
 }
 
-func cmpSpan(a span, start uint64, id crdt.ID) int {
-	switch {
-	case a.start < start:
-		return -1
-	case a.start > start:
-		return 1
-	}
-	return a.id.Compare(id)
+// one returns the span of an index in the small form.
+func (x *authorIndex) one(gr *crdt.Graph) span {
+	_, c := gr.Node(x.node)
+	return span{start: c.Seq, end: c.LastSeq(), maxEnd: c.LastSeq(), node: x.node, sig: x.sig}
 }
 
-// overlap returns the accepted change with the largest start whose range
-// intersects [s, e], if any.
-func (x *authorIndex) overlap(s, e uint64) (span, bool) {
+// cmpSpan orders spans by (start, ID); IDs are read from the graph.
+func cmpSpan(gr *crdt.Graph, a, b span) int {
+	switch {
+	case a.start < b.start:
+		return -1
+	case a.start > b.start:
+		return 1
+	case a.node == b.node:
+		return 0
+	}
+	ida, _ := gr.Node(a.node)
+	idb, _ := gr.Node(b.node)
+	return ida.Compare(idb)
+}
+
+// overlap returns the accepted change (node number and signature) with
+// the largest (start, ID) whose range intersects [s, e], if any.
+func (x *authorIndex) overlap(gr *crdt.Graph, s, e uint64) (int32, *[64]byte, bool) {
+	if x.spans == nil {
+		if sp := x.one(gr); sp.start <= e && sp.end >= s {
+			return sp.node, sp.sig, true
+		}
+		return -1, nil, false
+	}
+	spans := x.spans.spans
 	// First span with start > e.
-	i, _ := slices.BinarySearchFunc(x.spans, e+1, func(a span, v uint64) int {
+	i, _ := slices.BinarySearchFunc(spans, e+1, func(a span, v uint64) int {
 		if a.start < v {
 			return -1
 		}
 		return 1
 	})
-	for j := i - 1; j >= 0 && x.spans[j].maxEnd >= s; j-- {
-		if x.spans[j].end >= s {
-			return x.spans[j], true
+	for j := i - 1; j >= 0 && spans[j].maxEnd >= s; j-- {
+		if spans[j].end >= s {
+			return spans[j].node, spans[j].sig, true
 		}
 	}
-	return span{}, false
+	return -1, nil, false
 }
 
-func (x *authorIndex) insert(sp span) {
-	i, _ := slices.BinarySearchFunc(x.spans, sp, func(a, b span) int { return cmpSpan(a, b.start, b.id) })
-	x.spans = slices.Insert(x.spans, i, sp)
-	for j := i; j < len(x.spans); j++ {
-		m := x.spans[j].end
-		if j > 0 && x.spans[j-1].maxEnd > m {
-			m = x.spans[j-1].maxEnd
-		}
-		x.spans[j].maxEnd = m
+// insert adds sp (sp.maxEnd is set here).
+func (x *authorIndex) insert(gr *crdt.Graph, sp span) {
+	if x.spans == nil {
+		first := x.one(gr)
+		x.spans = &authorSpans{spans: make([]span, 1, 2)}
+		x.spans.spans[0] = first
+		x.sig, x.node = nil, -1
 	}
+	spans := x.spans.spans
+	i, _ := slices.BinarySearchFunc(spans, sp, func(a, b span) int { return cmpSpan(gr, a, b) })
+	spans = slices.Insert(spans, i, sp)
+	for j := i; j < len(spans); j++ {
+		m := spans[j].end
+		if j > 0 && spans[j-1].maxEnd > m {
+			m = spans[j-1].maxEnd
+		}
+		spans[j].maxEnd = m
+	}
+	x.spans.spans = spans
 }

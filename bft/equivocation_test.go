@@ -124,37 +124,72 @@ func TestEquivocationProofCap(t *testing.T) {
 
 // TestAuthorIndexOverlap checks the author index's overlap query against
 // a scan of every span, over random inserts (in any order, with
-// overlapping ranges, as an equivocating author makes them).
+// overlapping ranges and equal starts, as an equivocating author makes
+// them), in the small form (one change) and the spans form.
 func TestAuthorIndexOverlap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
 	for round := range 200 {
-		var x authorIndex
-		var all []span
+		gr := crdt.NewGraph()
+		var x *authorIndex
+		type ref struct {
+			start, end uint64
+			id         crdt.ID
+			node       int32
+			sig        *[64]byte
+		}
+		var all []ref
 		for k := range 1 + rng.IntN(40) {
 			start := 1 + rng.Uint64N(60)
-			sp := span{start: start, end: start + rng.Uint64N(8), id: crdt.ID{byte(k), byte(round)}}
-			x.insert(sp)
-			all = append(all, sp)
+			end := start + rng.Uint64N(8)
+			// IDs in random order, so equal starts are not inserted in ID order.
+			id := crdt.ID{byte(rng.Uint32()), byte(k), byte(round)}
+			c := &crdt.Change{Author: crdt.Author{1}, Seq: start, Lamport: 1, Ops: make([]crdt.Op, end-start+1)}
+			if err := gr.Add(id, c); err != nil {
+				t.Fatal(err)
+			}
+			node, _ := gr.Index(id)
+			var sig *[64]byte
+			if rng.IntN(3) > 0 {
+				sig = &[64]byte{byte(k)}
+			}
+			if x == nil {
+				x = &authorIndex{node: node, sig: sig}
+			} else {
+				x.insert(gr, span{start: start, end: end, node: node, sig: sig})
+			}
+			all = append(all, ref{start, end, id, node, sig})
 			for range 5 {
 				s := 1 + rng.Uint64N(70)
 				e := s + rng.Uint64N(10)
-				var want span
+				var want ref
 				found := false
 				for _, a := range all { // the largest (start, id) among the intersecting
-					if a.start <= e && a.end >= s && (!found || cmpSpan(a, want.start, want.id) > 0) {
+					if a.start <= e && a.end >= s && (!found || a.start > want.start || a.start == want.start && a.id.Compare(want.id) > 0) {
 						want, found = a, true
 					}
 				}
-				got, ok := x.overlap(s, e)
-				if ok != found || (ok && (got.id != want.id || got.start != want.start || got.end != want.end)) {
-					t.Fatalf("round %d: overlap(%d, %d) = %v %v, want %v %v", round, s, e, got, ok, want, found)
+				node, sig, ok := x.overlap(gr, s, e)
+				if ok != found || (ok && (node != want.node || sig != want.sig)) {
+					t.Fatalf("round %d, %d spans: overlap(%d, %d) = %d %v, want %v %v", round, len(all), s, e, node, ok, want, found)
 				}
 			}
 		}
-		for i, sp := range x.spans {
+		if len(all) == 1 {
+			if x.spans != nil {
+				t.Fatalf("round %d: one change in the spans form", round)
+			}
+			continue
+		}
+		if x.spans == nil || len(x.spans.spans) != len(all) || x.sig != nil {
+			t.Fatalf("round %d: %d changes, not all in the spans form", round, len(all))
+		}
+		for i, sp := range x.spans.spans {
 			m := sp.end
 			if i > 0 {
-				m = max(m, x.spans[i-1].maxEnd)
+				m = max(m, x.spans.spans[i-1].maxEnd)
+				if cmpSpan(gr, x.spans.spans[i-1], sp) >= 0 {
+					t.Fatalf("round %d: spans %d and %d out of order", round, i-1, i)
+				}
 			}
 			if sp.maxEnd != m {
 				t.Fatalf("round %d: span %d maxEnd %d, want %d", round, i, sp.maxEnd, m)
