@@ -535,6 +535,17 @@ func (s *Store) NextTick() (time.Time, bool) {
 	return time.UnixMilli(s.nextScan).UTC(), true
 }
 
+// Idle returns the time before which Tick has nothing to do but advance
+// the store's clock: no local write waits to be sent (Set and Delete since
+// the last Flush or Tick), and no expiry, heartbeat or replay-state
+// pruning is due. It returns false if Tick may have work at once.
+func (s *Store) Idle() (time.Time, bool) {
+	if len(s.pending) > 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(min(s.nextScan, s.nextPrune)).UTC(), true
+}
+
 // expire removes records past their TTL, recomputes nextScan, and returns
 // the expiry events of live entries, sorted.
 func (s *Store) expire(nowMs int64) []Event {

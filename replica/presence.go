@@ -9,5 +9,6 @@ import "github.com/convergenode/convergenode/crdt"
 // heartbeat, if it is still reachable through other peers) brings its
 // entries back. The replica's own entries are never removed.
 func (r *Replica) PeerLeft(author crdt.Author) {
+	r.wake()
 	r.eph.RemoveAuthor(author)
 }

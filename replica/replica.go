@@ -10,6 +10,7 @@ import (
 	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/crdt"
 	"github.com/convergenode/convergenode/ephemeral"
+	"github.com/convergenode/convergenode/internal/testhook"
 )
 
 // Errors returned by the Replica's inputs.
@@ -31,6 +32,9 @@ type Replica struct {
 	eph    *ephemeral.Store
 	author crdt.Author
 	now    time.Time
+	// quietUntil: until then a Tick has nothing to do but advance now
+	// (see quietDeadline). Every input but Tick clears it.
+	quietUntil time.Time
 
 	// envs holds the encoded envelope of every change of the document,
 	// by the change's node number in the document's graph
@@ -163,7 +167,10 @@ func (r *Replica) Doc() *crdt.Doc { return r.doc }
 func (r *Replica) Author() crdt.Author { return r.author }
 
 // Presence returns the ephemeral store, for reading.
-func (r *Replica) Presence() *ephemeral.Store { return r.eph }
+func (r *Replica) Presence() *ephemeral.Store {
+	r.wake() // the caller may write to it
+	return r.eph
+}
 
 // Stats returns the counters.
 func (r *Replica) Stats() Stats { return r.stats }
@@ -230,6 +237,7 @@ func (r *Replica) Footprint() Footprint {
 // input. It fails if an entry does not decode or its parents are
 // not in the log; the valid entries are kept.
 func (r *Replica) Restore(envs [][]byte) error {
+	r.wake()
 	r.restoring = true
 	defer func() { r.restoring = false }()
 	var errs []error
@@ -326,6 +334,7 @@ func (r *Replica) replayGated(envs []*bft.Envelope, errs []error) error {
 // (ErrInvalidOp), so one bad op never sinks the group, and so are writes by
 // an author outside the document's writer set (ErrNotWriter).
 func (r *Replica) Propose(ops ...crdt.Op) error {
+	r.wake()
 	if len(ops) == 0 {
 		return nil
 	}
@@ -423,6 +432,7 @@ func (r *Replica) commit(ops []crdt.Op) error {
 // signed and broadcast with the other presence writes of the tick (or of
 // the next Ready with FlushOnReady).
 func (r *Replica) SetPresence(ns, key string, v crdt.Value) error {
+	r.wake()
 	if err := r.eph.Set(ns, key, v, r.now); err != nil {
 		return err
 	}
@@ -432,6 +442,7 @@ func (r *Replica) SetPresence(ns, key string, v crdt.Value) error {
 
 // DeletePresence deletes an ephemeral value owned by the local author.
 func (r *Replica) DeletePresence(ns, key string) error {
+	r.wake()
 	if err := r.eph.Delete(ns, key, r.now); err != nil {
 		return err
 	}
@@ -446,6 +457,9 @@ func (r *Replica) DeletePresence(ns, key string) error {
 func (r *Replica) Tick(now time.Time) {
 	if now.After(r.now) {
 		r.now = now
+	}
+	if r.now.Before(r.quietUntil) && !testhook.FullTicks.Load() {
+		return
 	}
 	if len(r.pending) > 0 {
 		r.flush()
@@ -464,7 +478,38 @@ func (r *Replica) Tick(now time.Time) {
 	if len(r.regossipQ) > 0 {
 		r.tickRegossip()
 	}
+	r.quietUntil = r.quietDeadline()
 }
+
+// quietDeadline returns the time before which a Tick would do nothing but
+// advance the clock, or the zero time if the next Tick may have work.
+// Most of a replica's ticks find nothing to do: no session, request,
+// buffered change, deferred answer or re-gossip pending, and no periodic
+// sync, presence expiry or replay-state pruning due. Such a tick then
+// touches only the replica's clock, not the gate, the sessions and the
+// presence store (in a simulation of thousands of replicas, each of those
+// is a cache miss). Every input but Tick calls wake, so the deadline only
+// covers ticks with no input since the last full one.
+func (r *Replica) quietDeadline() time.Time {
+	if len(r.pending) > 0 || r.presencePending || len(r.waiting) > 0 || len(r.viaSync) > 0 ||
+		len(r.attn) > 0 || r.deferredAny || len(r.regossipQ) > 0 {
+		return time.Time{}
+	}
+	if n, _ := r.gate.Buffered(); n > 0 {
+		return time.Time{}
+	}
+	t, ok := r.eph.Idle()
+	if !ok {
+		return time.Time{}
+	}
+	if r.cfg.SyncInterval >= 0 && r.nextSync.Before(t) {
+		t = r.nextSync
+	}
+	return t
+}
+
+// wake ends a quiet period: an input may have given the next Tick work.
+func (r *Replica) wake() { r.quietUntil = time.Time{} }
 
 func (r *Replica) bcastBatches(bs []*ephemeral.Batch) {
 	for _, b := range bs {
@@ -489,6 +534,8 @@ func (r *Replica) HasReady() bool {
 // the pending ops and presence writes. The driver must call Advance once
 // it has acted on it.
 func (r *Replica) Ready() Ready {
+	// No wake: while quiet, nothing is pending for Ready to flush (an
+	// input that left work for it woke the replica already).
 	if r.cfg.Flush == FlushOnReady {
 		if len(r.pending) > 0 {
 			r.flush()
@@ -527,6 +574,7 @@ func (r *Replica) send(to PeerID, m *Message) {
 // raises a penalty alert and returns an error wrapping ErrBadMessage;
 // misbehaviour inside a valid message is reported through Ready.Alerts.
 func (r *Replica) Step(from PeerID, data []byte) error {
+	r.wake()
 	m, err := DecodeMessage(data)
 	if err != nil {
 		if len(data) >= 1 && data[0] != WireVersion {
@@ -843,6 +891,7 @@ func (r *Replica) stepBatch(p *peer, b []byte) {
 // other session is still bringing changes in, so a newcomer meeting
 // several peers takes the history from one of them).
 func (r *Replica) PeerUp(id PeerID) {
+	r.wake()
 	p := r.peer(id)
 	if !p.up && !r.anyUp() {
 		r.catchingUp = true // back from having no peer: see regossip
@@ -855,6 +904,7 @@ func (r *Replica) PeerUp(id PeerID) {
 // PeerDown tells the replica the stream to p is gone: its sessions end
 // (without blame); what was last synced is kept for the next PeerUp.
 func (r *Replica) PeerDown(id PeerID) {
+	r.wake()
 	p, ok := r.peers[id]
 	if !ok {
 		return

@@ -38,6 +38,7 @@ func (r *Replica) Snapshot() []byte { return r.doc.AppendSnapshot(nil) }
 // wrap ErrRestore and are about the tail, as for Restore. Call it before
 // any other input, on a new replica.
 func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
+	r.wake()
 	if r.doc.Graph().Len() != 0 || r.gate.Metrics().BufferCount != 0 {
 		return fmt.Errorf("%w: the replica is not new", ErrSnapshot)
 	}

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/convergenode/convergenode/internal/testhook"
 )
 
 func TestQueueOrder(t *testing.T) {
@@ -259,6 +261,28 @@ func TestQueueMatchesHeap(t *testing.T) {
 		}
 		if q.Len() != 0 {
 			t.Fatalf("seed %d: %d left", seed, q.Len())
+		}
+	}
+}
+
+// TestQuietTicksChangeNothing: a replica's quiet-tick fast path (a Tick
+// with nothing due returns at once) gives the byte-identical trace of
+// running every Tick in full, on runs with faults, presence, Byzantine
+// peers and long idle stretches (the chaos mixes).
+func TestQuietTicksChangeNothing(t *testing.T) {
+	defer testhook.FullTicks.Store(false)
+	cfgs := []Config{{Seed: 3, Nodes: 40, Topology: "gossip", Workload: Workload{Changes: 30, Ephemeral: 0.3}}}
+	for seed := uint64(1); seed <= 6; seed++ {
+		cfgs = append(cfgs, ChaosConfig(seed))
+	}
+	for _, cfg := range cfgs {
+		testhook.FullTicks.Store(false)
+		a := mustRun(t, cfg)
+		testhook.FullTicks.Store(true)
+		b := mustRun(t, cfg)
+		if a.TraceHash != b.TraceHash || a.Events != b.Events {
+			t.Errorf("%s: quiet ticks: trace %s (%d events), full ticks: %s (%d events)",
+				cfg.Describe(), a.TraceHash, a.Events, b.TraceHash, b.Events)
 		}
 	}
 }
