@@ -95,10 +95,12 @@ func growSlice[T any](s []T, k, limit int) []T {
 	return t[:len(s)]
 }
 
-// idKey is the key of an ID in the graph's index: its first 8 bytes. IDs
-// are hashes, but anyone can grind IDs that share a prefix, so a key taken
-// by another ID sends the ID to the collision map (Graph.coll).
-func idKey(id *ID) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
+// idKey is the key of an ID in the graph's index: its first 4 bytes, so
+// an index entry takes 8 bytes. IDs are hashes, but two of them share a
+// key by chance in a large graph, and anyone can grind IDs that share a
+// key, so a key taken by another ID sends the ID to the collision map
+// (Graph.coll).
+func idKey(id *ID) uint32 { return binary.LittleEndian.Uint32(id[:4]) }
 
 // Graph is the hash DAG of changes: each change names its parents by ID, and
 // a change can only be added after all its parents.
@@ -111,7 +113,7 @@ type Graph struct {
 	// the IDs whose key another ID took first: those are in coll (nil
 	// until the first collision). Nodes are never removed, so an ID is in
 	// coll only if its key is in index.
-	index   map[uint64]int32
+	index   map[uint32]int32
 	coll    map[ID]int32
 	chunks  [][]gnode
 	n       int
@@ -126,15 +128,20 @@ func (g *Graph) node(i int32) *gnode {
 
 // nodeParents returns the parent node numbers of node i.
 func (g *Graph) nodeParents(i int32) []int32 {
-	start, end := g.node(i).pstart, uint32(len(g.parents))
-	if int(i)+1 < g.n {
-		end = g.node(i + 1).pstart
+	c, j := g.chunks[i>>chunkBits], int(i&(chunkSize-1))
+	start, end := c[j].pstart, uint32(len(g.parents))
+	switch {
+	case int(i)+1 >= g.n:
+	case j+1 < len(c):
+		end = c[j+1].pstart
+	default:
+		end = g.chunks[(i+1)>>chunkBits][0].pstart
 	}
 	return g.parents[start:end:end]
 }
 
 // hasKey reports whether an ID with key k is in the index.
-func (g *Graph) hasKey(k uint64) bool {
+func (g *Graph) hasKey(k uint32) bool {
 	_, ok := g.index[k]
 	return ok
 }
@@ -169,7 +176,7 @@ func (g *Graph) lookup(id ID) *gnode {
 
 // NewGraph returns an empty graph.
 func NewGraph() *Graph {
-	return &Graph{index: make(map[uint64]int32)}
+	return &Graph{index: make(map[uint32]int32)}
 }
 
 // Len returns the number of changes in g.
