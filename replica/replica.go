@@ -575,6 +575,13 @@ func (r *Replica) send(to PeerID, m *Message) {
 // misbehaviour inside a valid message is reported through Ready.Alerts.
 func (r *Replica) Step(from PeerID, data []byte) error {
 	r.wake()
+	if it, ok := changeItem(data); ok {
+		// A gossiped change, decoded in place: receive keeps no part of
+		// data (the gate and the envelope cache copy what they keep).
+		r.stepChange(r.peer(from), it)
+		r.runDeferred()
+		return nil
+	}
 	m, err := DecodeMessage(data)
 	if err != nil {
 		if len(data) >= 1 && data[0] != WireVersion {
@@ -586,12 +593,7 @@ func (r *Replica) Step(from PeerID, data []byte) error {
 	p := r.peer(from)
 	switch m.Type {
 	case MsgChange:
-		if id, ok := bft.PeekID(m.Items[0]); ok {
-			r.heard(id)
-		}
-		if missing, ok := r.receive(p, m.Items[0], false); ok && len(missing) > 0 {
-			r.askMissing(p, missing, false, false)
-		}
+		r.stepChange(p, m.Items[0])
 	case MsgEvidence:
 		r.stepEvidence(p, m.Items[0])
 	case MsgEphemeral:
@@ -613,6 +615,16 @@ func (r *Replica) Step(from PeerID, data []byte) error {
 	}
 	r.runDeferred()
 	return nil
+}
+
+// stepChange handles a gossiped change (the envelope b) from p.
+func (r *Replica) stepChange(p *peer, b []byte) {
+	if id, ok := bft.PeekID(b); ok {
+		r.heard(id)
+	}
+	if missing, ok := r.receive(p, b, false); ok && len(missing) > 0 {
+		r.askMissing(p, missing, false, false)
+	}
 }
 
 // maxWaiting bounds the replica's index of buffered changes (the gate's

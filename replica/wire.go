@@ -333,6 +333,19 @@ func decodeMessage(b []byte, alias bool) (*Message, error) {
 	return m, nil
 }
 
+// changeItem returns the envelope of an encoded MsgChange, aliasing b, and
+// false if b is not a well-formed MsgChange (decodeMessage then says why).
+// It is decodeMessage's MsgChange case without the allocations, for the
+// most common message by far.
+func changeItem(b []byte) ([]byte, bool) {
+	if len(b) > MaxMessageSize || len(b) < 2 || b[0] != WireVersion || MsgType(b[1]) != MsgChange {
+		return nil, false
+	}
+	d := wdec{b: b, off: 2, alias: true}
+	it := d.item()
+	return it, d.err == nil && d.off == len(b)
+}
+
 // PeekType returns the type of an encoded message without decoding it, or
 // 0 if the header is malformed.
 func PeekType(b []byte) MsgType {

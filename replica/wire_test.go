@@ -135,6 +135,12 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte{WireVersion, byte(MsgHello), 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMessage(b)
+		// changeItem, Step's fast path, accepts exactly the MsgChanges
+		// DecodeMessage accepts, with the same item.
+		it, ok := changeItem(b)
+		if want := err == nil && m.Type == MsgChange; ok != want || ok && !bytes.Equal(it, m.Items[0]) {
+			t.Fatalf("changeItem = %x, %v; DecodeMessage = %+v, %v", it, ok, m, err)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrBadMessage) {
 				t.Fatalf("error does not wrap ErrBadMessage: %v", err)
