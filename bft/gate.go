@@ -303,7 +303,8 @@ type pending struct {
 // admit validates and applies env (all parents present), then everything
 // it unblocks, in causal (breadth-first) order.
 func (g *Gate) admit(from string, env *Envelope, res *Result) {
-	queue := []pending{{env: env, from: from, input: true}}
+	var buf [4]pending // most changes release none or few: no allocation
+	queue := append(buf[:0], pending{env: env, from: from, input: true})
 	for k := 0; k < len(queue); k++ {
 		p := queue[k]
 		rej := g.stepChange(p.env, res)
