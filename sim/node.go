@@ -56,7 +56,8 @@ type Node interface {
 	// PeerUp and PeerDown report connection changes.
 	PeerUp(p string)
 	PeerDown(p string)
-	// HasReady, Ready and Advance follow the replica's driver loop.
+	// HasReady, Ready and Advance follow the replica's driver loop. The
+	// slices of a Ready may be reused by the next call to Ready.
 	HasReady() bool
 	Ready() Ready
 	Advance()

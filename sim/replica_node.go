@@ -15,6 +15,7 @@ import (
 type ReplicaNode struct {
 	R      *replica.Replica
 	author crdt.Author
+	out    Ready // Ready's result, reused: the simulator drops it before the next call
 }
 
 var _ Node = (*ReplicaNode)(nil)
@@ -104,7 +105,12 @@ func replicaTopic(t Topic) replica.Topic {
 // Ready implements Node.
 func (n *ReplicaNode) Ready() Ready {
 	rd := n.R.Ready()
-	out := Ready{Persist: rd.Persist}
+	out := &n.out
+	clear(out.Broadcast)
+	clear(out.Send)
+	clear(out.Applied)
+	clear(out.Alerts)
+	*out = Ready{Persist: rd.Persist, Broadcast: out.Broadcast[:0], Send: out.Send[:0], Applied: out.Applied[:0], Alerts: out.Alerts[:0]}
 	for _, b := range rd.Broadcast {
 		out.Broadcast = append(out.Broadcast, Outgoing{Topic: simTopic(b.Topic), Data: b.Data})
 	}
@@ -129,7 +135,7 @@ func (n *ReplicaNode) Ready() Ready {
 			}
 		}
 	}
-	return out
+	return *out
 }
 
 // Advance implements Node.

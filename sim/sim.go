@@ -35,6 +35,8 @@ type Sim struct {
 
 	msgs   []*msgInfo         // interned gossip messages
 	hot    []hotPeer          // per node: what every delivery reads (see hotPeer)
+	eager  []int              // forward's routing buffers
+	lazy   []int
 	msgIdx map[[32]byte]int32 // content hash -> index into msgs
 	ge     map[uint64]bool    // Gilbert–Elliott state per directed link (true = bad)
 	fifo   map[uint64]int64   // last arrival per directed stream
@@ -476,7 +478,8 @@ func (s *Sim) forward(p *peer, m int32, from int, hop int32) {
 	if p.byz != nil && p.byz.b.Behaviours.Has(BehaviourCensor) && from >= 0 {
 		return
 	}
-	eager, lazy := s.router.Route(p.i, from, int(hop), s.rng, nil, nil)
+	eager, lazy := s.router.Route(p.i, from, int(hop), s.rng, s.eager[:0], s.lazy[:0])
+	s.eager, s.lazy = eager, lazy // reused: transmit never forwards
 	ns := s.msgs[m].ns
 	pk := packet{kind: pkGossip, msg: m, data: s.msgs[m].data}
 	for _, j := range eager {
