@@ -33,9 +33,9 @@ type Sim struct {
 	index    map[string]int // peer ID -> index
 	author   map[crdt.Author]int
 
-	msgs   []*msgInfo         // interned gossip messages
-	hot    []hotPeer          // per node: what every delivery reads (see hotPeer)
-	eager  []int              // forward's routing buffers
+	msgs   []*msgInfo // interned gossip messages
+	hot    []hotPeer  // per node: what every delivery reads (see hotPeer)
+	eager  []int      // forward's routing buffers
 	lazy   []int
 	msgIdx map[[32]byte]int32 // content hash -> index into msgs
 	ge     map[uint64]bool    // Gilbert–Elliott state per directed link (true = bad)
