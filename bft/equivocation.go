@@ -246,43 +246,48 @@ func (g *Gate) Equivocators() []crdt.Author {
 
 // span is one accepted change of an author: its seq range, its graph node
 // number ([crdt.Graph.Index]) and its signature (kept to build
-// equivocation proofs later). sig is nil for changes that were in the
-// document before the gate (unsigned); it points into a shared envelope's
-// signature when the envelope came from an EnvCache, and to a copy
-// otherwise.
+// equivocation proofs later), and its links in the spans tree. sig is nil
+// for changes that were in the document before the gate (unsigned); it
+// points into a shared envelope's signature when the envelope came from
+// an EnvCache, and to a copy otherwise.
 type span struct {
-	start, end uint64
-	maxEnd     uint64 // the largest end of this and every earlier span of the index
-	node       int32
-	sig        *[64]byte
+	start, end  uint64
+	maxEnd      uint64 // the largest end in this span's subtree
+	node        int32
+	left, right int32 // children in spanTree.spans, -1 for none
+	height      int32 // of the subtree, 1 for a leaf
+	sig         *[64]byte
 }
 
 // authorIndex holds an author's accepted changes. Most authors of a
 // document have one change, so an index starts in a small form that names
 // the change and its signature and takes its seq range from the graph;
-// the second change moves it to the spans form: the changes sorted by
-// (start, ID), with prefix maxima of end (span.maxEnd) so overlap queries
-// stop early. An honest author's chain is disjoint and append-only, so
-// both insert and query are O(log n) for it.
+// the second change moves it to the spans form, a spanTree.
 type authorIndex struct {
-	sig   *[64]byte    // the one change's signature (small form)
-	spans *authorSpans // nil in the small form
-	node  int32        // the one change's node number (small form)
+	sig   *[64]byte // the one change's signature (small form)
+	spans *spanTree // nil in the small form
+	node  int32     // the one change's node number (small form)
 }
 
-// authorSpans is the spans form of an authorIndex.
-type authorSpans struct {
+// spanTree is an AVL tree of an author's changes ordered by (start, ID),
+// each subtree with the largest end in it (span.maxEnd), so that insert
+// and overlap query are O(log n) in the worst case: an honest author's
+// chain (disjoint and append-only) and an equivocating author's forks
+// (many changes with the same or overlapping ranges, in any order) alike.
+// The spans live in one slice and link by position.
+type spanTree struct {
 	spans []span
+	root  int32
 }
 
 // one returns the span of an index in the small form.
 func (x *authorIndex) one(gr *crdt.Graph) span {
 	_, c := gr.Node(x.node)
-	return span{start: c.Seq, end: c.LastSeq(), maxEnd: c.LastSeq(), node: x.node, sig: x.sig}
+	return span{start: c.Seq, end: c.LastSeq(), node: x.node, sig: x.sig}
 }
 
 // cmpSpan orders spans by (start, ID); IDs are read from the graph.
-func cmpSpan(gr *crdt.Graph, a, b span) int {
+func cmpSpan(gr *crdt.Graph, a, b *span) int {
 	switch {
 	case a.start < b.start:
 		return -1
@@ -305,39 +310,120 @@ func (x *authorIndex) overlap(gr *crdt.Graph, s, e uint64) (int32, *[64]byte, bo
 		}
 		return -1, nil, false
 	}
-	spans := x.spans.spans
-	// First span with start > e.
-	i, _ := slices.BinarySearchFunc(spans, e+1, func(a span, v uint64) int {
-		if a.start < v {
-			return -1
-		}
-		return 1
-	})
-	for j := i - 1; j >= 0 && spans[j].maxEnd >= s; j-- {
-		if spans[j].end >= s {
-			return spans[j].node, spans[j].sig, true
-		}
+	t := x.spans
+	if k := t.last(t.root, s, e); k >= 0 {
+		return t.spans[k].node, t.spans[k].sig, true
 	}
 	return -1, nil, false
 }
 
-// insert adds sp (sp.maxEnd is set here).
+// insert adds sp (its tree fields are set here).
 func (x *authorIndex) insert(gr *crdt.Graph, sp span) {
 	if x.spans == nil {
-		first := x.one(gr)
-		x.spans = &authorSpans{spans: make([]span, 1, 2)}
-		x.spans.spans[0] = first
-		x.sig, x.node = nil, -1
+		t := &spanTree{spans: make([]span, 0, 2), root: -1}
+		t.insert(gr, x.one(gr))
+		x.spans, x.sig, x.node = t, nil, -1
 	}
-	spans := x.spans.spans
-	i, _ := slices.BinarySearchFunc(spans, sp, func(a, b span) int { return cmpSpan(gr, a, b) })
-	spans = slices.Insert(spans, i, sp)
-	for j := i; j < len(spans); j++ {
-		m := spans[j].end
-		if j > 0 && spans[j-1].maxEnd > m {
-			m = spans[j-1].maxEnd
+	x.spans.insert(gr, sp)
+}
+
+// last returns the position of the last span (in (start, ID) order) of
+// the subtree n with start <= e and end >= s, or -1. It follows one path
+// down along e and enters at most one other subtree without giving up on
+// it (maxEnd says whether it holds an answer), so it is O(height).
+func (t *spanTree) last(n int32, s, e uint64) int32 {
+	if n < 0 || t.spans[n].maxEnd < s {
+		return -1
+	}
+	x := &t.spans[n]
+	if x.start > e {
+		return t.last(x.left, s, e)
+	}
+	if k := t.last(x.right, s, e); k >= 0 {
+		return k
+	}
+	if x.end >= s {
+		return n
+	}
+	return t.last(x.left, s, e)
+}
+
+func (t *spanTree) insert(gr *crdt.Graph, sp span) {
+	sp.left, sp.right, sp.height, sp.maxEnd = -1, -1, 1, sp.end
+	t.spans = append(t.spans, sp)
+	t.root = t.insertAt(gr, t.root, int32(len(t.spans)-1))
+}
+
+// insertAt inserts span k into the subtree n and returns the subtree's
+// new root.
+func (t *spanTree) insertAt(gr *crdt.Graph, n, k int32) int32 {
+	if n < 0 {
+		return k
+	}
+	if cmpSpan(gr, &t.spans[k], &t.spans[n]) < 0 {
+		l := t.insertAt(gr, t.spans[n].left, k)
+		t.spans[n].left = l
+	} else {
+		r := t.insertAt(gr, t.spans[n].right, k)
+		t.spans[n].right = r
+	}
+	return t.rebalance(n)
+}
+
+func (t *spanTree) height(n int32) int32 {
+	if n < 0 {
+		return 0
+	}
+	return t.spans[n].height
+}
+
+// update recomputes the height and maxEnd of n from its children.
+func (t *spanTree) update(n int32) {
+	x := &t.spans[n]
+	x.height = 1 + max(t.height(x.left), t.height(x.right))
+	x.maxEnd = x.end
+	if x.left >= 0 {
+		x.maxEnd = max(x.maxEnd, t.spans[x.left].maxEnd)
+	}
+	if x.right >= 0 {
+		x.maxEnd = max(x.maxEnd, t.spans[x.right].maxEnd)
+	}
+}
+
+// rebalance restores the AVL balance at n (its children are balanced and
+// differ in height by at most 2) and returns the subtree's root.
+func (t *spanTree) rebalance(n int32) int32 {
+	x := &t.spans[n]
+	switch bf := t.height(x.left) - t.height(x.right); {
+	case bf > 1:
+		if l := x.left; t.height(t.spans[l].left) < t.height(t.spans[l].right) {
+			x.left = t.rotateLeft(l)
 		}
-		spans[j].maxEnd = m
+		return t.rotateRight(n)
+	case bf < -1:
+		if r := x.right; t.height(t.spans[r].right) < t.height(t.spans[r].left) {
+			x.right = t.rotateRight(r)
+		}
+		return t.rotateLeft(n)
 	}
-	x.spans.spans = spans
+	t.update(n)
+	return n
+}
+
+func (t *spanTree) rotateRight(n int32) int32 {
+	l := t.spans[n].left
+	t.spans[n].left = t.spans[l].right
+	t.spans[l].right = n
+	t.update(n)
+	t.update(l)
+	return l
+}
+
+func (t *spanTree) rotateLeft(n int32) int32 {
+	r := t.spans[n].right
+	t.spans[n].right = t.spans[r].left
+	t.spans[r].left = n
+	t.update(n)
+	t.update(r)
+	return r
 }
