@@ -27,12 +27,12 @@ func BenchmarkQueue(b *testing.B) {
 	var q queue
 	at := int64(0)
 	for i := 0; i < 1024; i++ {
-		q.push(event{at: int64(i) * int64(time.Millisecond), seq: uint64(i)})
+		q.push(event{at: int64(i) * int64(time.Millisecond), aux: int32(i)})
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		e := q.pop()
 		at = e.at + int64(time.Second)
-		q.push(event{at: at, seq: uint64(i + 1024)})
+		q.push(event{at: at, aux: int32(i)})
 	}
 }

@@ -14,12 +14,12 @@ func TestQueueOrder(t *testing.T) {
 	seq := uint64(0)
 	for _, at := range []int64{5, 3, 9, 3, 1, 5, 5} {
 		seq++
-		q.push(event{at: at, seq: seq})
+		q.push(event{at: at, aux: int32(seq)})
 	}
 	var got [][2]int64
 	for q.Len() > 0 {
 		e := q.pop()
-		got = append(got, [2]int64{e.at, int64(e.seq)})
+		got = append(got, [2]int64{e.at, int64(e.aux)})
 	}
 	want := [][2]int64{{1, 5}, {3, 2}, {3, 4}, {5, 1}, {5, 6}, {5, 7}, {9, 3}}
 	for i := range want {
@@ -173,7 +173,7 @@ func TestFilteredConverges(t *testing.T) {
 	}
 }
 
-// refHeap is the binary heap ordered by (at, seq) that the radix queue
+// refHeap is the binary heap ordered by (at, aux) that the radix queue
 // must match exactly.
 type refHeap []event
 
@@ -218,24 +218,25 @@ func less(a, b *event) bool {
 	if a.at != b.at {
 		return a.at < b.at
 	}
-	return a.seq < b.seq
+	return a.aux < b.aux
 }
 
-// The radix queue pops exactly what a (at, seq) heap pops, for any
-// monotone schedule: many ties, times close together and far apart.
+// The radix queue pops exactly what an (at, aux) heap pops (aux numbers
+// the pushes), for any monotone schedule: many ties, times close together
+// and far apart.
 func TestQueueMatchesHeap(t *testing.T) {
 	for seed := uint64(1); seed <= 200; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		var q queue
 		var h refHeap
-		var seq uint64
+		var seq int32
 		now := int64(0)
 		spans := []int64{1, 8, 1000, 1 << 20, 1 << 40}
 		for step := 0; step < 3000; step++ {
 			if len(h) == 0 || rng.IntN(3) > 0 {
 				for k := rng.IntN(4); k >= 0; k-- {
 					seq++
-					e := event{at: now + rng.Int64N(spans[rng.IntN(len(spans))]), seq: seq, node: int32(seq)}
+					e := event{at: now + rng.Int64N(spans[rng.IntN(len(spans))]), aux: seq, node: seq}
 					q.push(e)
 					h.push(e)
 				}
@@ -244,19 +245,19 @@ func TestQueueMatchesHeap(t *testing.T) {
 			if q.Len() != len(h) {
 				t.Fatalf("seed %d: Len %d, want %d", seed, q.Len(), len(h))
 			}
-			if p := q.peek(); p.at != h[0].at || p.seq != h[0].seq {
-				t.Fatalf("seed %d: peek (%d,%d), want (%d,%d)", seed, p.at, p.seq, h[0].at, h[0].seq)
+			if p := q.peek(); p.at != h[0].at || p.aux != h[0].aux {
+				t.Fatalf("seed %d: peek (%d,%d), want (%d,%d)", seed, p.at, p.aux, h[0].at, h[0].aux)
 			}
 			got, want := q.pop(), h.pop()
-			if got.at != want.at || got.seq != want.seq || got.node != want.node {
-				t.Fatalf("seed %d step %d: pop (%d,%d), want (%d,%d)", seed, step, got.at, got.seq, want.at, want.seq)
+			if got.at != want.at || got.aux != want.aux || got.node != want.node {
+				t.Fatalf("seed %d step %d: pop (%d,%d), want (%d,%d)", seed, step, got.at, got.aux, want.at, want.aux)
 			}
 			now = got.at
 		}
 		for len(h) > 0 {
 			got, want := q.pop(), h.pop()
-			if got.at != want.at || got.seq != want.seq {
-				t.Fatalf("seed %d drain: pop (%d,%d), want (%d,%d)", seed, got.at, got.seq, want.at, want.seq)
+			if got.at != want.at || got.aux != want.aux {
+				t.Fatalf("seed %d drain: pop (%d,%d), want (%d,%d)", seed, got.at, got.aux, want.at, want.aux)
 			}
 		}
 		if q.Len() != 0 {

@@ -121,8 +121,8 @@ func TestTransmitBandwidthAndStreams(t *testing.T) {
 	next := 0
 	for s.q.Len() > 0 {
 		e := s.q.pop()
-		if int(e.pk.data[0]) != next%256 {
-			t.Fatalf("stream message %d arrived out of order (want %d)", e.pk.data[0], next)
+		if d := s.release(e.aux).data; int(d[0]) != next%256 {
+			t.Fatalf("stream message %d arrived out of order (want %d)", d[0], next)
 		}
 		next++
 	}

@@ -11,21 +11,23 @@ const (
 	evFunc                         // run fn (faults, workload, samples)
 )
 
-// event is one entry of the queue. Events fire in (at, seq) order; seq is
-// the order of scheduling, so ties are broken deterministically.
+// event is one entry of the queue, 32 bytes: the queue moves events
+// between its buckets a few times each, so their size is most of its cost.
+// Events fire in time order, and events due at the same time in the order
+// they were scheduled. What does not fit (an evFunc's function, a direct
+// packet's bytes) waits in the simulation's slot table (Sim.slots), so an
+// event holds no pointer and the garbage collector never scans the queue.
 type event struct {
 	at   int64 // virtual nanoseconds
-	seq  uint64
+	node int32
+	from int32
+	hop  int32
+	msg  int32 // evDeliver: the gossip message (-1: none)
+	aux  int32 // evFunc, evDeliver of a pkDirect packet: its slot
 	kind eventKind
 	// charged marks a delivery whose CPU time is already booked.
 	charged bool
 	pkind   uint8 // evDeliver: the packet's kind (pkGossip, ...)
-	node    int32
-	from    int32
-	hop     int32
-	msg     int32   // evDeliver: the gossip message (-1: none)
-	pk      *packet // evDeliver of a pkDirect packet: the packet
-	fn      func()
 }
 
 // queue is a radix heap of events ordered by (at, seq): a monotone
@@ -82,7 +84,6 @@ func (q *queue) settle() {
 		j := bits.Len64(uint64(src[k].at ^ lo))
 		q.b[j] = append(q.b[j], src[k])
 	}
-	clear(src) // drop the packets and closures the moved copies still hold
 	q.b[i] = src[:0]
 }
 
@@ -94,7 +95,6 @@ func (q *queue) peek() *event {
 func (q *queue) pop() event {
 	q.settle()
 	e := q.b[0][q.head]
-	q.b[0][q.head] = event{}
 	q.head++
 	q.n--
 	return e

@@ -23,7 +23,8 @@ type Sim struct {
 	rng    *rand.Rand // network and workload randomness
 	now    int64      // virtual nanoseconds since Epoch
 	q      queue
-	seq    uint64
+	slots  []slot  // what events keep outside the queue (see event)
+	free   []int32 // unused slots
 	peers  []*peer
 	scen   *topology.Scenario
 	router topology.Router
@@ -55,6 +56,32 @@ type Sim struct {
 	lastFault int64
 	stopped   bool
 	ephSeq    int
+}
+
+// slot holds an event's function or direct packet bytes.
+type slot struct {
+	fn   func()
+	data []byte
+}
+
+// hold stores sl in a free slot and returns its number.
+func (s *Sim) hold(sl slot) int32 {
+	if n := len(s.free); n > 0 {
+		i := s.free[n-1]
+		s.free = s.free[:n-1]
+		s.slots[i] = sl
+		return i
+	}
+	s.slots = append(s.slots, sl)
+	return int32(len(s.slots) - 1)
+}
+
+// release frees slot i and returns what it held.
+func (s *Sim) release(i int32) slot {
+	sl := s.slots[i]
+	s.slots[i] = slot{}
+	s.free = append(s.free, i)
+	return sl
 }
 
 // cut blocks messages from nodes in From to nodes in To.
@@ -279,8 +306,6 @@ func (s *Sim) nodeNow(p *peer) time.Time {
 }
 
 func (s *Sim) push(e event) {
-	s.seq++
-	e.seq = s.seq
 	s.q.push(e)
 }
 
@@ -290,7 +315,7 @@ func (s *Sim) at(t time.Duration, fn func()) {
 	if at < s.now {
 		at = s.now
 	}
-	s.push(event{at: at, kind: evFunc, fn: fn, node: -1})
+	s.push(event{at: at, kind: evFunc, aux: s.hold(slot{fn: fn}), node: -1})
 }
 
 // after schedules fn d after now.
@@ -329,7 +354,7 @@ func (s *Sim) step() bool {
 		case pkGossip:
 			size = uint64(len(s.msgs[e.msg].data))
 		case pkDirect:
-			size = uint64(len(e.pk.data))
+			size = uint64(len(s.slots[e.aux].data))
 		}
 	}
 	s.mix(uint64(e.at), uint64(e.kind), uint64(uint32(e.node)), uint64(uint32(e.from)), msg, size)
@@ -344,7 +369,7 @@ func (s *Sim) step() bool {
 		}
 		s.push(event{at: s.now + int64(s.cfg.TickEvery), kind: evTick, node: e.node})
 	case evFunc:
-		e.fn()
+		s.release(e.aux).fn()
 	}
 	return true
 }
@@ -557,7 +582,7 @@ func (s *Sim) transmit(a, b int, pk packet, hop int32, stream bool) {
 	lat := s.latency(a, b, l)
 	ev := event{kind: evDeliver, pkind: pk.kind, node: int32(b), from: int32(a), hop: hop, msg: pk.msg}
 	if pk.kind == pkDirect {
-		ev.pk = &packet{kind: pk.kind, msg: pk.msg, data: pk.data}
+		ev.aux = s.hold(slot{data: pk.data})
 	}
 	if stream {
 		// A stream is reliable and ordered: a loss costs a retransmission
@@ -639,6 +664,9 @@ func (s *Sim) lost(a, b int, l *Link) bool {
 func (s *Sim) deliver(e event) {
 	h := &s.hot[e.node]
 	if !h.up {
+		if e.pkind == pkDirect {
+			s.release(e.aux)
+		}
 		s.met.dropped++
 		return
 	}
@@ -664,7 +692,7 @@ func (s *Sim) deliver(e event) {
 			cost = int64(s.cfg.VerifyCost)
 		case e.pkind == pkDirect:
 			// A reconciliation batch: one signature check per envelope.
-			cost += int64(s.cfg.VerifyCost) * int64(batchItems(e.pk.data))
+			cost += int64(s.cfg.VerifyCost) * int64(batchItems(s.slots[e.aux].data))
 		}
 		start := s.now
 		if h.cpu > start {
@@ -702,7 +730,7 @@ func (s *Sim) deliver(e event) {
 		}
 		return
 	}
-	s.stepNode(p, from.id, e.pk.data, -1)
+	s.stepNode(p, from.id, s.release(e.aux).data, -1)
 }
 
 func (s *Sim) stepNode(p *peer, from string, data []byte, hop int32) {
