@@ -70,12 +70,14 @@ type Replica struct {
 	pending     []crdt.Op
 	pendingSize int
 
-	peers    map[PeerID]*peer
-	sorted   []*peer // the peers in ID order (a peer is never removed)
-	attn     []*peer // the peers tickSync visits (see attend)
-	proofs   map[[64]byte]*bft.EquivocationProof
-	proofsBy map[crdt.Author]int
-	nextSync time.Time
+	peers  map[PeerID]*peer
+	sorted []*peer // the peers in ID order (a peer is never removed)
+	attn   []*peer // the peers tickSync visits (see attend)
+	// deferList holds the peers with put-off work (see runDeferred).
+	deferList []*peer
+	proofs    map[[64]byte]*bft.EquivocationProof
+	proofsBy  map[crdt.Author]int
+	nextSync  time.Time
 
 	rd          Ready
 	restoring   bool

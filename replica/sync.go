@@ -37,6 +37,8 @@ type peer struct {
 	deferredUntil time.Time // answer it by then regardless
 	wantSync      bool      // open a session (PeerUp)
 	wantUntil     time.Time
+	// inDefer is set while the peer is in Replica.deferList.
+	inDefer bool
 
 	tokens   float64 // serve budget, bytes
 	tokensAt time.Time
@@ -272,7 +274,7 @@ func (r *Replica) stepHello(p *peer, m *Message) {
 		// peers of about our size are answered at once: their heads and
 		// filter would go stale while waiting.
 		p.deferred, p.deferredUntil = m, r.now.Add(r.cfg.SyncTimeout/2)
-		r.deferredAny = true
+		r.deferPeer(p)
 		return
 	}
 	r.answerHello(p, m)
@@ -796,17 +798,40 @@ func (r *Replica) bigger(p *peer) bool {
 // session failed do not count, so a peer that opens sessions and never
 // streams cannot keep everyone else waiting.
 func (r *Replica) busyExcept(p *peer) bool {
-	for _, q := range r.peers {
-		if q == p || q.failures > 0 {
-			continue
-		}
-		for _, s := range []*session{q.out, q.in} {
-			if s != nil && !s.recvDone && ((s.initiator && !s.gotHello) || r.bigger(q)) {
-				return true
-			}
+	for _, q := range r.sorted {
+		if q != p && r.busy(q) {
+			return true
 		}
 	}
 	return false
+}
+
+// busy reports whether a session with q may still bring a lot in (see
+// busyExcept).
+func (r *Replica) busy(q *peer) bool {
+	if q.failures > 0 {
+		return false
+	}
+	for _, s := range [2]*session{q.out, q.in} {
+		if s != nil && !s.recvDone && ((s.initiator && !s.gotHello) || r.bigger(q)) {
+			return true
+		}
+	}
+	return false
+}
+
+// busyPair returns the first two busy peers in ID order (nil if fewer):
+// busyExcept(p) is then a != nil && (a != p || b != nil).
+func (r *Replica) busyPair() (a, b *peer) {
+	for _, q := range r.sorted {
+		if r.busy(q) {
+			if a != nil {
+				return a, q
+			}
+			a = q
+		}
+	}
+	return a, nil
 }
 
 // requestSync opens a session with p now, or, if p may hold far more than
@@ -818,35 +843,64 @@ func (r *Replica) requestSync(p *peer) {
 		return
 	}
 	p.wantSync, p.wantUntil = true, r.now.Add(r.cfg.SyncTimeout/2)
+	r.deferPeer(p)
+}
+
+// deferPeer notes that p has put-off work (p.deferred or p.wantSync) for
+// runDeferred.
+func (r *Replica) deferPeer(p *peer) {
+	if !p.inDefer {
+		p.inDefer = true
+		r.deferList = append(r.deferList, p)
+	}
 	r.deferredAny = true
 }
 
 // runDeferred does the put-off work whose time has come. It runs after
-// every input, so deferral never needs its own timer.
+// every input, so deferral never needs its own timer. It visits only the
+// peers with put-off work (deferList), in ID order, and finds the busy
+// sessions once per pass (and again after opening one), not once per
+// deferred peer: until a newcomer's first sessions end, most of its peers
+// wait here and it runs after every message.
 func (r *Replica) runDeferred() {
 	if !r.deferredAny {
 		return
 	}
 	r.deferredAny = false
-	for _, p := range r.sortedPeers() {
+	list := r.deferList
+	r.deferList = nil
+	slices.SortFunc(list, func(a, b *peer) int { return cmpPeer(a, b.id) })
+	a, b := r.busyPair()
+	busyExcept := func(p *peer) bool { return a != nil && (a != p || b != nil) }
+	keep := list[:0]
+	for _, p := range list {
 		if m := p.deferred; m != nil {
-			if r.busyExcept(p) && r.now.Before(p.deferredUntil) {
+			if busyExcept(p) && r.now.Before(p.deferredUntil) {
 				r.deferredAny = true
 			} else {
 				p.deferred = nil
 				r.answerHello(p, m)
+				a, b = r.busyPair()
 			}
 		}
 		if p.wantSync {
 			switch {
 			case !p.up || p.out != nil:
 				p.wantSync = false
-			case (p.count == 0 || r.bigger(p)) && r.busyExcept(p) && r.now.Before(p.wantUntil):
+			case (p.count == 0 || r.bigger(p)) && busyExcept(p) && r.now.Before(p.wantUntil):
 				r.deferredAny = true
 			default:
 				p.wantSync = false
 				r.startSync(p)
+				a, b = r.busyPair()
 			}
 		}
+		if p.deferred != nil || p.wantSync {
+			keep = append(keep, p)
+		} else {
+			p.inDefer = false
+		}
 	}
+	clear(list[len(keep):])
+	r.deferList = append(keep, r.deferList...)
 }
