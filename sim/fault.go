@@ -265,7 +265,7 @@ func (s *Sim) Restart(i int) error {
 	}
 	p.restart++
 	s.setUp(p, true)
-	if err := s.startNode(p, p.log); err != nil {
+	if err := s.startNode(p, s.logOf(p)); err != nil {
 		s.setUp(p, false)
 		s.inv.violate("restart", fmt.Sprintf("node %d: %v", i, err))
 		return err

@@ -192,7 +192,7 @@ func (inv *invariants) checkReplay() {
 			}
 			others++
 		}
-		n, err := s.cfg.Factory(NodeConfig{Index: p.i, Peer: p.id, Doc: s.cfg.Doc, Key: p.key, Rand: newRand(s.cfg.Seed, uint64(p.i), 0xfeed), Log: p.log, Now: s.nodeNow(p), SigCache: s.sigCache, EnvCache: s.envCache, Namespaces: s.scen.Follows(p.i)})
+		n, err := s.cfg.Factory(NodeConfig{Index: p.i, Peer: p.id, Doc: s.cfg.Doc, Key: p.key, Rand: newRand(s.cfg.Seed, uint64(p.i), 0xfeed), Log: s.logOf(p), Now: s.nodeNow(p), SigCache: s.sigCache, EnvCache: s.envCache, Namespaces: s.scen.Follows(p.i)})
 		if err != nil {
 			inv.violate(InvRestart, fmt.Sprintf("node %d: replay of its log failed: %v", p.i, err))
 			continue

@@ -39,11 +39,15 @@ type Sim struct {
 	eager  []int      // forward's routing buffers
 	lazy   []int
 	msgIdx map[[32]byte]int32 // content hash -> index into msgs
-	ge     map[uint64]bool    // Gilbert–Elliott state per directed link (true = bad)
-	fifo   map[uint64]int64   // last arrival per directed stream
-	groups []int32            // partition group per node (nil = none)
-	oneway []cut              // one-way cuts
-	links  map[uint64]*Link   // per directed link overrides
+	// Durable log entries, interned: every node persists the same
+	// envelopes, so a node's log is a list of numbers into logData.
+	logData [][]byte
+	logIdx  map[string]int32
+	ge      map[uint64]bool  // Gilbert–Elliott state per directed link (true = bad)
+	fifo    map[uint64]int64 // last arrival per directed stream
+	groups  []int32          // partition group per node (nil = none)
+	oneway  []cut            // one-way cuts
+	links   map[uint64]*Link // per directed link overrides
 
 	sigCache *bft.SigCache // shared by every replica and the validator
 	envCache *bft.EnvCache // shared by every replica
@@ -107,7 +111,7 @@ type peer struct {
 	key     ed25519.PrivateKey
 	author  crdt.Author
 	node    Node
-	log     [][]byte
+	log     []int32 // durable log: indexes into Sim.logData
 	skew    time.Duration
 	byz     *byzState
 	busy    int64 // uplink busy until
@@ -166,6 +170,7 @@ func New(cfg Config) (*Sim, error) {
 		index:  make(map[string]int, cfg.Nodes),
 		author: make(map[crdt.Author]int, cfg.Nodes),
 		msgIdx: make(map[[32]byte]int32),
+		logIdx: make(map[string]int32),
 		ge:     make(map[uint64]bool),
 		fifo:   make(map[uint64]int64),
 		links:  make(map[uint64]*Link),
@@ -394,7 +399,9 @@ func (s *Sim) RunUntil(t time.Duration) {
 func (s *Sim) flush(p *peer) {
 	for p.up && p.node.HasReady() {
 		rd := p.node.Ready()
-		p.log = append(p.log, rd.Persist...)
+		for _, b := range rd.Persist {
+			p.log = append(p.log, s.logEntry(b))
+		}
 		for _, a := range rd.Applied {
 			s.onApplied(p, a)
 		}
@@ -423,6 +430,29 @@ func (s *Sim) flush(p *peer) {
 		}
 		p.node.Advance()
 	}
+}
+
+// logEntry returns the number of a durable log entry, adding it if new.
+func (s *Sim) logEntry(b []byte) int32 {
+	if i, ok := s.logIdx[string(b)]; ok {
+		return i
+	}
+	i := int32(len(s.logData))
+	s.logData = append(s.logData, b)
+	s.logIdx[string(b)] = i
+	return i
+}
+
+// logOf returns node p's durable log.
+func (s *Sim) logOf(p *peer) [][]byte {
+	if p.log == nil {
+		return nil // as a node that never persisted anything
+	}
+	out := make([][]byte, len(p.log))
+	for k, i := range p.log {
+		out[k] = s.logData[i]
+	}
+	return out
 }
 
 // intern returns the index of a gossip message, adding it if new.
