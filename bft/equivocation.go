@@ -168,10 +168,10 @@ func (g *Gate) index(id crdt.ID, c *crdt.Change, env *Envelope, past *writerSnap
 		s := env.Sig
 		sig = &s
 	}
-	ix := g.authors[c.Author]
+	ix := g.authors.get(g.graph, c.Author)
 	if ix == nil {
 		// An author's first change: nothing to conflict with.
-		g.authors[c.Author] = &authorIndex{node: node, sig: sig}
+		g.authors.add(c.Author, authorIndex{node: node, sig: sig})
 		return nil
 	}
 	var proof *EquivocationProof
@@ -267,6 +267,70 @@ type authorIndex struct {
 	sig   *[64]byte // the one change's signature (small form)
 	spans *spanTree // nil in the small form
 	node  int32     // the one change's node number (small form)
+}
+
+// authorTable maps the authors of a gate's accepted changes to their
+// indexes, which it keeps in one slice: per author, an 8-byte map entry
+// and the index itself. The map is keyed by the first 4 bytes of the
+// author's key; anyone can grind keys that share them, so an author whose
+// key another author took first goes to the collision map. The table does
+// not keep the authors: an index's changes, in the graph, name it.
+type authorTable struct {
+	keys map[uint32]int32      // author key -> ix slot, for the first author with that key
+	coll map[crdt.Author]int32 // author -> ix slot, for the others (nil until needed)
+	ix   []authorIndex
+}
+
+func authorKey(a *crdt.Author) uint32 { return binary.LittleEndian.Uint32(a[:4]) }
+
+// get returns the index of author a, or nil. The pointer is valid until
+// the next add.
+func (t *authorTable) get(gr *crdt.Graph, a crdt.Author) *authorIndex {
+	k, ok := t.keys[authorKey(&a)]
+	if !ok {
+		return nil
+	}
+	if x := &t.ix[k]; x.author(gr) == a {
+		return x
+	}
+	if k, ok = t.coll[a]; ok {
+		return &t.ix[k]
+	}
+	return nil
+}
+
+// add adds the index x of author a, which get does not know.
+func (t *authorTable) add(a crdt.Author, x authorIndex) {
+	k := int32(len(t.ix))
+	if len(t.ix) == cap(t.ix) {
+		// Grow by an eighth, not by append's doubling: a simulation
+		// holds thousands of gates.
+		ix := append([]authorIndex(nil), make([]authorIndex, max(8, len(t.ix)+len(t.ix)/8))...)
+		copy(ix, t.ix)
+		t.ix = ix[:len(t.ix)]
+	}
+	t.ix = append(t.ix, x)
+	if t.keys == nil {
+		t.keys = make(map[uint32]int32)
+	}
+	if _, taken := t.keys[authorKey(&a)]; !taken {
+		t.keys[authorKey(&a)] = k
+		return
+	}
+	if t.coll == nil {
+		t.coll = make(map[crdt.Author]int32)
+	}
+	t.coll[a] = k
+}
+
+// author returns the author of x's changes.
+func (x *authorIndex) author(gr *crdt.Graph) crdt.Author {
+	node := x.node
+	if x.spans != nil {
+		node = x.spans.spans[0].node
+	}
+	_, c := gr.Node(node)
+	return c.Author
 }
 
 // spanTree is an AVL tree of an author's changes ordered by (start, ID),

@@ -276,3 +276,53 @@ func TestAuthorIndexForks(t *testing.T) {
 		t.Fatalf("overlap(2, 2) = %d, %v; want %d", node, ok, want.node)
 	}
 }
+
+// TestAuthorTableCollisions checks the author table with author keys that
+// share their first bytes (the map key), as anyone can grind them: every
+// author finds its own index, an unknown author with a taken key finds
+// none.
+func TestAuthorTableCollisions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 1))
+	gr := crdt.NewGraph()
+	var tab authorTable
+	var authors []crdt.Author
+	nodes := map[crdt.Author]int32{}
+	for k := range 300 {
+		var a crdt.Author
+		a[0] = byte(rng.IntN(4))
+		a[2] = 0x5a
+		a[4+rng.IntN(28)] = byte(1 + rng.IntN(255))
+		if _, dup := nodes[a]; dup {
+			continue
+		}
+		id := crdt.ID{byte(k), byte(k >> 8), 7}
+		if err := gr.Add(id, &crdt.Change{Author: a, Seq: 1, Lamport: 1, Ops: make([]crdt.Op, 1)}); err != nil {
+			t.Fatal(err)
+		}
+		node, _ := gr.Index(id)
+		if tab.get(gr, a) != nil {
+			t.Fatalf("author %d known before add", k)
+		}
+		tab.add(a, authorIndex{node: node})
+		authors = append(authors, a)
+		nodes[a] = node
+		for _, b := range authors[max(0, len(authors)-20):] {
+			if x := tab.get(gr, b); x == nil || x.node != nodes[b] {
+				t.Fatalf("after %d adds: author %x not found", len(authors), b[:8])
+			}
+		}
+	}
+	if tab.coll == nil {
+		t.Fatal("no key collision: the test does not test the collision map")
+	}
+	for _, a := range authors {
+		if x := tab.get(gr, a); x == nil || x.node != nodes[a] {
+			t.Fatalf("author %x: wrong index", a[:8])
+		}
+		b := a
+		b[31] ^= 0x80
+		if _, known := nodes[b]; !known && tab.get(gr, b) != nil {
+			t.Fatalf("unknown author %x found", b[:8])
+		}
+	}
+}

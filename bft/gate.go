@@ -27,7 +27,7 @@ type Gate struct {
 	graph   *crdt.Graph
 	docID   string
 	buf     *causalBuf
-	authors map[crdt.Author]*authorIndex
+	authors authorTable
 	writers *writers // nil for an open document
 
 	proofs   map[[2]crdt.ID]*EquivocationProof
@@ -109,7 +109,6 @@ func newGate(cfg GateConfig, doc *crdt.Doc) *Gate {
 		doc:      doc,
 		graph:    doc.Graph(),
 		docID:    doc.ID(),
-		authors:  make(map[crdt.Author]*authorIndex),
 		proofs:   make(map[[2]crdt.ID]*EquivocationProof),
 		byAuthor: make(map[crdt.Author]int),
 	}
