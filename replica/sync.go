@@ -54,7 +54,7 @@ const helloBurst = 4
 func (r *Replica) peer(id PeerID) *peer {
 	p, ok := r.peers[id]
 	if !ok {
-		p = &peer{id: id, asked: make(map[crdt.ID]time.Time), tokens: float64(r.cfg.ServeBurst), tokensAt: r.now,
+		p = &peer{id: id, tokens: float64(r.cfg.ServeBurst), tokensAt: r.now,
 			hellos: helloBurst, hellosAt: r.now}
 		r.peers[id] = p
 		// A new slice, so a loop over the old one is not disturbed.
@@ -601,6 +601,9 @@ func (r *Replica) askMissing(p *peer, missing []crdt.ID, deep, owed bool) {
 	for _, id := range missing {
 		if _, ok := p.asked[id]; ok || len(p.asked) >= r.cfg.MaxOutstandingNeeds {
 			continue
+		}
+		if p.asked == nil {
+			p.asked = make(map[crdt.ID]time.Time) // most peers are never asked
 		}
 		p.asked[id] = r.now.Add(r.cfg.SyncTimeout)
 		r.attend(p)
