@@ -412,11 +412,12 @@ func (r *Replica) stepChanges(p *peer, m *Message) {
 		if m.Last {
 			s.needsOut = false
 		}
+	} else if m.Last {
+		// No ack for the last batch: acks only open the sender's window,
+		// and a sender that sent its last batch sends no more.
+		s.recvDone = true
 	} else {
 		r.send(p.id, &Message{Type: MsgAck, Session: s.id, Seq: m.Seq})
-		if m.Last {
-			s.recvDone = true
-		}
 	}
 	r.maybeFinish(p, s)
 }
