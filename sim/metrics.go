@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/convergenode/convergenode/crdt"
-	"lukechampine.com/blake3"
 )
 
 // changeInfo follows one change through the network.
@@ -109,7 +108,7 @@ func (s *Sim) onApplied(p *peer, a Applied) {
 // key is much cheaper than hashing the materialised state.
 func (s *Sim) stateOf(p *peer) ([32]byte, int) {
 	if p.dirty {
-		h := blake3.New(32, nil)
+		h := s.hasher()
 		for _, id := range p.node.Heads() {
 			h.Write(id[:])
 		}

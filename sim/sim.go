@@ -49,8 +49,9 @@ type Sim struct {
 	oneway  []cut            // one-way cuts
 	links   map[uint64]*Link // per directed link overrides
 
-	sigCache *bft.SigCache // shared by every replica and the validator
-	envCache *bft.EnvCache // shared by every replica
+	h        *blake3.Hasher // see hasher
+	sigCache *bft.SigCache  // shared by every replica and the validator
+	envCache *bft.EnvCache  // shared by every replica
 
 	trace     uint64 // running FNV-1a trace hash
 	events    uint64
@@ -455,9 +456,19 @@ func (s *Sim) logOf(p *peer) [][]byte {
 	return out
 }
 
+// hasher returns the simulation's BLAKE3 hasher, reset (one for the whole
+// run: a hasher is a few kilobytes).
+func (s *Sim) hasher() *blake3.Hasher {
+	if s.h == nil {
+		s.h = blake3.New(32, nil)
+	}
+	s.h.Reset()
+	return s.h
+}
+
 // intern returns the index of a gossip message, adding it if new.
 func (s *Sim) intern(topic Topic, data []byte) int32 {
-	h := blake3.New(32, nil)
+	h := s.hasher()
 	h.Write([]byte{byte(topic)})
 	h.Write(data)
 	var k [32]byte
