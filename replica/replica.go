@@ -510,6 +510,19 @@ func (r *Replica) quietDeadline() time.Time {
 	return t
 }
 
+// QuietUntil returns the time before which Tick has nothing to do but
+// advance the replica's clock, as of the last Tick, or the zero time. Any
+// other input ends the quiet period. A driver that ticks at a fixed rate
+// may skip the ticks before it, provided it calls Tick with the last
+// skipped time before the next input (the simulator does; see
+// sim.ReplicaNode).
+func (r *Replica) QuietUntil() time.Time {
+	if testhook.FullTicks.Load() {
+		return time.Time{}
+	}
+	return r.quietUntil
+}
+
 // wake ends a quiet period: an input may have given the next Tick work.
 func (r *Replica) wake() { r.quietUntil = time.Time{} }
 

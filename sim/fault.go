@@ -251,6 +251,7 @@ func (s *Sim) Crash(i int) {
 	for k, d := 0, g.Degree(i); k < d; k++ {
 		q := s.peers[g.Neighbor(i, k)]
 		if q.up {
+			s.wakeTicks(q)
 			q.node.PeerDown(p.id)
 			s.flush(q)
 		}
@@ -270,6 +271,7 @@ func (s *Sim) Restart(i int) error {
 		s.inv.violate("restart", fmt.Sprintf("node %d: %v", i, err))
 		return err
 	}
+	s.regrid(p, false) // a new node: it ticked at its start
 	s.noteFault()
 	s.met.restarts++
 	s.inv.checkRestart(p)
@@ -279,7 +281,10 @@ func (s *Sim) Restart(i int) error {
 }
 
 // Skew moves node i's clock by d.
-func (s *Sim) Skew(i int, d time.Duration) { s.peers[i].skew = d }
+func (s *Sim) Skew(i int, d time.Duration) {
+	s.wakeTicks(s.peers[i]) // the ticks it skipped were quiet on the old clock
+	s.peers[i].skew = d
+}
 
 // SetLink overrides the model of the directed link a->b.
 func (s *Sim) SetLink(a, b int, l Link) {

@@ -79,6 +79,15 @@ type Node interface {
 	Footprint() int
 }
 
+// Quieter is implemented by nodes that can tell when their Tick has
+// nothing to do. The simulator then skips the ticks before QuietUntil (in
+// node time), and before any other input to the node it calls Tick once
+// with the time of the last tick it skipped, so the node's clock reads as
+// if it had ticked all along.
+type Quieter interface {
+	QuietUntil() time.Time
+}
+
 // Ready is one batch of node output, in the order the driver must act on
 // it: persist, then publish and send, then deliver events.
 type Ready struct {

@@ -65,6 +65,9 @@ func (n *ReplicaNode) Step(from string, msg []byte) error {
 // Tick implements Node.
 func (n *ReplicaNode) Tick(now time.Time) { n.R.Tick(now) }
 
+// QuietUntil implements Quieter.
+func (n *ReplicaNode) QuietUntil() time.Time { return n.R.QuietUntil() }
+
 // Propose implements Node.
 func (n *ReplicaNode) Propose(ops ...crdt.Op) error { return n.R.Propose(ops...) }
 

@@ -103,6 +103,11 @@ type cut struct {
 type hotPeer struct {
 	cpu int64 // CPU busy until
 	up  bool  // mirrors peer.up (see setUp)
+	// The node's ticks (see wakeTicks): the last one it ran, the one
+	// scheduled next and that event's generation (a tick event of an
+	// older generation was superseded and does nothing).
+	tickGen          int32
+	lastTick, tickAt int64
 }
 
 type peer struct {
@@ -245,8 +250,10 @@ func (s *Sim) addPeer(i int) error {
 		return err
 	}
 	// Every node ticks with its own phase so that ticks do not pile up.
-	phase := time.Duration(s.rng.Int64N(int64(s.cfg.TickEvery)))
-	s.push(event{at: int64(phase), kind: evTick, node: int32(i)})
+	phase := s.rng.Int64N(int64(s.cfg.TickEvery))
+	h := &s.hot[i]
+	h.lastTick, h.tickAt = phase-int64(s.cfg.TickEvery), phase
+	s.push(event{at: phase, kind: evTick, node: int32(i), aux: h.tickGen})
 	return nil
 }
 
@@ -286,6 +293,8 @@ func (s *Sim) connect(i, j int) {
 	if !a.up || !b.up || s.split(i, j) {
 		return
 	}
+	s.wakeTicks(a)
+	s.wakeTicks(b)
 	a.node.PeerUp(b.id)
 	b.node.PeerUp(a.id)
 	s.flush(a)
@@ -295,12 +304,49 @@ func (s *Sim) connect(i, j int) {
 func (s *Sim) disconnect(i, j int) {
 	a, b := s.peers[i], s.peers[j]
 	if a.up {
+		s.wakeTicks(a)
 		a.node.PeerDown(b.id)
 		s.flush(a)
 	}
 	if b.up {
+		s.wakeTicks(b)
 		b.node.PeerDown(a.id)
 		s.flush(b)
+	}
+}
+
+// wakeTicks runs before every input to node p but a tick (a message, a
+// write, a peer coming or going): the input ends the node's quiet period,
+// so its next tick must be the next on its grid, not the one scheduled
+// after the quiet ticks it was skipping (see Quieter). If it skipped
+// ticks up to now, it first runs the last of them, which finds nothing to
+// do but set the node's clock, so the node sees the input at the time it
+// would have had with every tick run.
+func (s *Sim) wakeTicks(p *peer) {
+	if p.up {
+		s.regrid(p, true)
+	}
+}
+
+// regrid schedules node p's next tick at the next time on its grid, if
+// ticks were being skipped, first running the last skipped one if catchUp.
+func (s *Sim) regrid(p *peer, catchUp bool) {
+	h := &s.hot[p.i]
+	te := int64(s.cfg.TickEvery)
+	if h.tickAt-h.lastTick == te {
+		return // no tick skipped
+	}
+	last := h.lastTick + (s.now-h.lastTick)/te*te // the last tick due at or before now
+	if last > h.lastTick {
+		if catchUp {
+			p.node.Tick(Epoch.Add(time.Duration(last) + p.skew))
+		}
+		h.lastTick = last
+	}
+	if next := last + te; next < h.tickAt {
+		h.tickGen++
+		h.tickAt = next
+		s.push(event{at: next, kind: evTick, node: int32(p.i), aux: h.tickGen})
 	}
 }
 
@@ -339,7 +385,7 @@ func (s *Sim) mix(vs ...uint64) {
 	s.trace = h
 }
 
-// TraceHash returns the hash of every event fired so far.
+// TraceHash returns the hash of every event fired so far but the ticks.
 func (s *Sim) TraceHash() string { return fmt.Sprintf("%016x", s.trace) }
 
 // Events returns how many events have fired.
@@ -363,17 +409,38 @@ func (s *Sim) step() bool {
 			size = uint64(len(s.slots[e.aux].data))
 		}
 	}
-	s.mix(uint64(e.at), uint64(e.kind), uint64(uint32(e.node)), uint64(uint32(e.from)), msg, size)
+	if e.kind != evTick {
+		// Ticks are not in the trace: the ones with work show by what
+		// they send, and the others may be skipped (see Quieter).
+		s.mix(uint64(e.at), uint64(e.kind), uint64(uint32(e.node)), uint64(uint32(e.from)), msg, size)
+	}
 	switch e.kind {
 	case evDeliver:
 		s.deliver(e)
 	case evTick:
+		h := &s.hot[e.node]
+		if e.aux != h.tickGen {
+			break // superseded (see wakeTicks)
+		}
 		p := s.peers[e.node]
+		te := int64(s.cfg.TickEvery)
+		next := s.now + te
 		if p.up {
 			p.node.Tick(s.nodeNow(p))
 			s.flush(p)
+			if q, ok := p.node.(Quieter); ok && p.up {
+				// Skip the ticks that would find nothing to do (at most
+				// an hour of them at once).
+				if d := q.QuietUntil().Sub(s.nodeNow(p)); d > 0 {
+					if quiet := s.now + int64(min(d, time.Hour)); quiet > next {
+						next += (quiet - next + te - 1) / te * te
+					}
+				}
+			}
 		}
-		s.push(event{at: s.now + int64(s.cfg.TickEvery), kind: evTick, node: e.node})
+		h = &s.hot[e.node] // flush may have added nodes
+		h.lastTick, h.tickAt = s.now, next
+		s.push(event{at: next, kind: evTick, node: e.node, aux: h.tickGen})
 	case evFunc:
 		s.release(e.aux).fn()
 	}
@@ -775,6 +842,7 @@ func (s *Sim) deliver(e event) {
 }
 
 func (s *Sim) stepNode(p *peer, from string, data []byte, hop int32) {
+	s.wakeTicks(p)
 	s.curHop = hop
 	if err := p.node.Step(from, data); err != nil {
 		s.met.stepErrors++
@@ -789,6 +857,7 @@ func (s *Sim) Propose(i int, ops ...crdt.Op) error {
 	if !p.up {
 		return fmt.Errorf("sim: node %d is down", i)
 	}
+	s.wakeTicks(p)
 	if err := p.node.Propose(ops...); err != nil {
 		return err
 	}
@@ -802,6 +871,7 @@ func (s *Sim) SetPresence(i int, ns, key string, v crdt.Value) error {
 	if !p.up {
 		return fmt.Errorf("sim: node %d is down", i)
 	}
+	s.wakeTicks(p)
 	if err := p.node.SetPresence(ns, key, v); err != nil {
 		return err
 	}
