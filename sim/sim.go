@@ -103,11 +103,6 @@ type cut struct {
 type hotPeer struct {
 	cpu int64 // CPU busy until
 	up  bool  // mirrors peer.up (see setUp)
-	// The node's ticks (see wakeTicks): the last one it ran, the one
-	// scheduled next and that event's generation (a tick event of an
-	// older generation was superseded and does nothing).
-	tickGen          int32
-	lastTick, tickAt int64
 }
 
 type peer struct {
@@ -122,6 +117,12 @@ type peer struct {
 	byz     *byzState
 	busy    int64 // uplink busy until
 	restart int   // restarts so far (reseeds the node's RNG)
+
+	// The node's ticks (see wakeTicks): the last one it ran, the one
+	// scheduled next and that event's generation (a tick event of an
+	// older generation was superseded and does nothing).
+	tickGen          int32
+	lastTick, tickAt int64
 
 	dirty     bool // heads changed since headsKey
 	hashDirty bool // state changed since stateHash
@@ -251,9 +252,8 @@ func (s *Sim) addPeer(i int) error {
 	}
 	// Every node ticks with its own phase so that ticks do not pile up.
 	phase := s.rng.Int64N(int64(s.cfg.TickEvery))
-	h := &s.hot[i]
-	h.lastTick, h.tickAt = phase-int64(s.cfg.TickEvery), phase
-	s.push(event{at: phase, kind: evTick, node: int32(i), aux: h.tickGen})
+	p.lastTick, p.tickAt = phase-int64(s.cfg.TickEvery), phase
+	s.push(event{at: phase, kind: evTick, node: int32(i), aux: p.tickGen})
 	return nil
 }
 
@@ -331,22 +331,21 @@ func (s *Sim) wakeTicks(p *peer) {
 // regrid schedules node p's next tick at the next time on its grid, if
 // ticks were being skipped, first running the last skipped one if catchUp.
 func (s *Sim) regrid(p *peer, catchUp bool) {
-	h := &s.hot[p.i]
 	te := int64(s.cfg.TickEvery)
-	if h.tickAt-h.lastTick == te {
+	if p.tickAt-p.lastTick == te {
 		return // no tick skipped
 	}
-	last := h.lastTick + (s.now-h.lastTick)/te*te // the last tick due at or before now
-	if last > h.lastTick {
+	last := p.lastTick + (s.now-p.lastTick)/te*te // the last tick due at or before now
+	if last > p.lastTick {
 		if catchUp {
 			p.node.Tick(Epoch.Add(time.Duration(last) + p.skew))
 		}
-		h.lastTick = last
+		p.lastTick = last
 	}
-	if next := last + te; next < h.tickAt {
-		h.tickGen++
-		h.tickAt = next
-		s.push(event{at: next, kind: evTick, node: int32(p.i), aux: h.tickGen})
+	if next := last + te; next < p.tickAt {
+		p.tickGen++
+		p.tickAt = next
+		s.push(event{at: next, kind: evTick, node: int32(p.i), aux: p.tickGen})
 	}
 }
 
@@ -418,11 +417,10 @@ func (s *Sim) step() bool {
 	case evDeliver:
 		s.deliver(e)
 	case evTick:
-		h := &s.hot[e.node]
-		if e.aux != h.tickGen {
+		p := s.peers[e.node]
+		if e.aux != p.tickGen {
 			break // superseded (see wakeTicks)
 		}
-		p := s.peers[e.node]
 		te := int64(s.cfg.TickEvery)
 		next := s.now + te
 		if p.up {
@@ -438,9 +436,8 @@ func (s *Sim) step() bool {
 				}
 			}
 		}
-		h = &s.hot[e.node] // flush may have added nodes
-		h.lastTick, h.tickAt = s.now, next
-		s.push(event{at: next, kind: evTick, node: e.node, aux: h.tickGen})
+		p.lastTick, p.tickAt = s.now, next
+		s.push(event{at: next, kind: evTick, node: e.node, aux: p.tickGen})
 	case evFunc:
 		s.release(e.aux).fn()
 	}
