@@ -12,7 +12,10 @@
 //     change, equivocation proof or presence batch, or a reconciliation
 //     message from the peer's sync stream;
 //   - [Replica.Tick] tells it the time (it never reads a clock): group
-//     commit, timeouts, presence heartbeats and the periodic sync run here;
+//     commit, timeouts, presence heartbeats and the periodic sync run here.
+//     A tick with nothing due returns at once, and [Replica.QuietUntil]
+//     says until when ticks will find nothing to do, for drivers that can
+//     skip them (the simulator);
 //   - [Replica.Propose] and [Replica.SetPresence] are local writes;
 //   - [Replica.PeerUp] and [Replica.PeerDown] report the sync stream to a
 //     peer opening and closing; [Replica.PeerLeft] drops a departed
