@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/convergenode/convergenode/crdt"
+	"github.com/convergenode/convergenode/internal/compact"
 )
 
 // ProofVersion is the first byte of an encoded equivocation proof.
@@ -270,57 +271,34 @@ type authorIndex struct {
 }
 
 // authorTable maps the authors of a gate's accepted changes to their
-// indexes, which it keeps in one slice: per author, an 8-byte map entry
-// and the index itself. The map is keyed by the first 4 bytes of the
-// author's key; anyone can grind keys that share them, so an author whose
-// key another author took first goes to the collision map. The table does
-// not keep the authors: an index's changes, in the graph, name it.
+// indexes, which it keeps in one slice: per author, an 8-byte index entry
+// (compact.Index: the author's key's first 4 bytes, with a collision map
+// for keys ground to share them) and the index itself. The table does not
+// keep the authors: an index's changes, in the graph, name it.
 type authorTable struct {
-	keys map[uint32]int32      // author key -> ix slot, for the first author with that key
-	coll map[crdt.Author]int32 // author -> ix slot, for the others (nil until needed)
+	keys compact.Index[crdt.Author] // author -> ix slot
 	ix   []authorIndex
 }
-
-func authorKey(a *crdt.Author) uint32 { return binary.LittleEndian.Uint32(a[:4]) }
 
 // get returns the index of author a, or nil. The pointer is valid until
 // the next add.
 func (t *authorTable) get(gr *crdt.Graph, a crdt.Author) *authorIndex {
-	k, ok := t.keys[authorKey(&a)]
+	k, ok := t.keys.Candidate(&a)
+	if ok && t.ix[k].author(gr) != a {
+		k, ok = t.keys.Collided(&a)
+	}
 	if !ok {
 		return nil
 	}
-	if x := &t.ix[k]; x.author(gr) == a {
-		return x
-	}
-	if k, ok = t.coll[a]; ok {
-		return &t.ix[k]
-	}
-	return nil
+	return &t.ix[k]
 }
 
 // add adds the index x of author a, which get does not know.
 func (t *authorTable) add(a crdt.Author, x authorIndex) {
-	k := int32(len(t.ix))
-	if len(t.ix) == cap(t.ix) {
-		// Grow by an eighth, not by append's doubling: a simulation
-		// holds thousands of gates.
-		ix := append([]authorIndex(nil), make([]authorIndex, max(8, len(t.ix)+len(t.ix)/8))...)
-		copy(ix, t.ix)
-		t.ix = ix[:len(t.ix)]
-	}
-	t.ix = append(t.ix, x)
-	if t.keys == nil {
-		t.keys = make(map[uint32]int32)
-	}
-	if _, taken := t.keys[authorKey(&a)]; !taken {
-		t.keys[authorKey(&a)] = k
-		return
-	}
-	if t.coll == nil {
-		t.coll = make(map[crdt.Author]int32)
-	}
-	t.coll[a] = k
+	// Grown by an eighth, not by append's doubling: a simulation holds
+	// thousands of gates.
+	t.ix = append(compact.Grow(t.ix, 1, 0), x)
+	t.keys.Add(&a, int32(len(t.ix)-1))
 }
 
 // author returns the author of x's changes.

@@ -1,12 +1,13 @@
 package crdt
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	mathbits "math/bits"
 	"slices"
 	"strings"
+
+	"github.com/convergenode/convergenode/internal/compact"
 )
 
 // Graph errors.
@@ -65,43 +66,12 @@ type gnode struct {
 }
 
 // Nodes live in fixed-size chunks, so growing a large graph never copies
-// them; only the first chunk grows (by an eighth, see growSlice) up to its
+// them; only the first chunk grows (by an eighth, see compact.Grow) up to its
 // full size.
 const (
 	chunkBits = 12
 	chunkSize = 1 << chunkBits
 )
-
-// growSlice returns s with room for k more elements, growing it by at
-// least an eighth (rounded up to the allocator's size class), not by
-// append's doubling: a simulation holds thousands of small graphs, and
-// doubling leaves a quarter of their memory unused on average, an eighth
-// about 7% (while every element is copied about 8 times in all). A limit
-// above zero bounds the growth (not below len(s)+k).
-func growSlice[T any](s []T, k, limit int) []T {
-	if len(s)+k <= cap(s) {
-		return s
-	}
-	want := max(len(s)+k, cap(s)+cap(s)/8, 8)
-	if limit > 0 {
-		want = max(min(want, limit), len(s)+k)
-	}
-	// append to a nil slice allocates exactly want elements, rounded up
-	// to a size class, without the temporary that make would suggest.
-	t := append([]T(nil), make([]T, want)...)
-	copy(t, s)
-	if limit > 0 && cap(t) > limit {
-		return t[:len(s):limit]
-	}
-	return t[:len(s)]
-}
-
-// idKey is the key of an ID in the graph's index: its first 4 bytes, so
-// an index entry takes 8 bytes. IDs are hashes, but two of them share a
-// key by chance in a large graph, and anyone can grind IDs that share a
-// key, so a key taken by another ID sends the ID to the collision map
-// (Graph.coll).
-func idKey(id *ID) uint32 { return binary.LittleEndian.Uint32(id[:4]) }
 
 // Graph is the hash DAG of changes: each change names its parents by ID, and
 // a change can only be added after all its parents.
@@ -110,12 +80,10 @@ func idKey(id *ID) uint32 { return binary.LittleEndian.Uint32(id[:4]) }
 // modify it, so they may run concurrently with each other (for example
 // under a read lock).
 type Graph struct {
-	// index maps the key (idKey) of every ID to its node number, but for
-	// the IDs whose key another ID took first: those are in coll (nil
-	// until the first collision). Nodes are never removed, so an ID is in
-	// coll only if its key is in index.
-	index   map[uint32]int32
-	coll    map[ID]int32
+	// index maps every ID to its node number in 8 bytes an entry, by the
+	// ID's first 4 bytes (an ID whose prefix another took first, by
+	// chance or by grinding, goes to a collision map; see compact.Index).
+	index   compact.Index[ID]
 	chunks  [][]gnode
 	n       int
 	parents []int32 // parent node numbers of every node, concatenated
@@ -141,25 +109,12 @@ func (g *Graph) nodeParents(i int32) []int32 {
 	return g.parents[start:end:end]
 }
 
-// hasKey reports whether an ID with key k is in the index.
-func (g *Graph) hasKey(k uint32) bool {
-	_, ok := g.index[k]
-	return ok
-}
-
 // find returns the node number of id.
 func (g *Graph) find(id ID) (int32, bool) {
-	i, ok := g.index[idKey(&id)]
-	if !ok {
-		return -1, false
+	i, ok := g.index.Candidate(&id)
+	if ok && g.node(i).id != id {
+		i, ok = g.index.Collided(&id)
 	}
-	if g.node(i).id == id {
-		return i, true
-	}
-	if g.coll == nil {
-		return -1, false
-	}
-	i, ok = g.coll[id]
 	if !ok {
 		return -1, false
 	}
@@ -177,7 +132,7 @@ func (g *Graph) lookup(id ID) *gnode {
 
 // NewGraph returns an empty graph.
 func NewGraph() *Graph {
-	return &Graph{index: make(map[uint32]int32)}
+	return &Graph{}
 }
 
 // Len returns the number of changes in g.
@@ -261,7 +216,7 @@ func (g *Graph) add(id ID, c *Change) (int32, error) {
 		}
 	}
 	n := gnode{id: id, c: c, lamport: c.Lamport, height: 1, pstart: uint32(len(g.parents))}
-	g.parents = growSlice(g.parents, len(c.Parents), 0)
+	g.parents = compact.Grow(g.parents, len(c.Parents), 0)
 	for _, p := range c.Parents {
 		pi, ok := g.find(p)
 		if !ok {
@@ -282,7 +237,7 @@ func (g *Graph) add(id ID, c *Change) (int32, error) {
 			g.chunks = append(g.chunks, nil)
 		}
 		if c := g.chunks[0]; g.n == cap(c) {
-			g.chunks[0] = growSlice(c, 1, chunkSize)
+			g.chunks[0] = compact.Grow(c, 1, chunkSize)
 		}
 		g.chunks[0] = append(g.chunks[0], n)
 	case g.n&(chunkSize-1) == 0:
@@ -292,14 +247,7 @@ func (g *Graph) add(id ID, c *Change) (int32, error) {
 		*g.node(i) = n
 	}
 	g.n++
-	if k := idKey(&id); !g.hasKey(k) {
-		g.index[k] = i
-	} else {
-		if g.coll == nil {
-			g.coll = make(map[ID]int32)
-		}
-		g.coll[id] = i
-	}
+	g.index.Add(&id, i)
 	// Heads: drop the parents, add id.
 	if len(c.Parents) > 0 {
 		h := g.heads[:0]
