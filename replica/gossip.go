@@ -45,18 +45,22 @@ func ValidateGossipShared(docID string, topic Topic, data []byte, cache *bft.Sig
 	if len(data) >= 1 && data[0] != WireVersion {
 		return Ignore
 	}
+	if topic == TopicChanges {
+		// The common case, decoded in place (as Step does).
+		it, ok := changeItem(data)
+		if !ok {
+			return Reject
+		}
+		if _, rej := envs.Check(docID, it, cache); rej != nil {
+			return Reject
+		}
+		return Accept
+	}
 	m, err := decodeMessageView(data) // nothing below keeps an item
 	if err != nil {
 		return Reject
 	}
 	switch topic {
-	case TopicChanges:
-		if m.Type != MsgChange {
-			return Reject
-		}
-		if _, rej := envs.Check(docID, m.Items[0], cache); rej != nil {
-			return Reject
-		}
 	case TopicEvidence:
 		if m.Type != MsgEvidence {
 			return Reject
