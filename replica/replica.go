@@ -460,7 +460,7 @@ func (r *Replica) Tick(now time.Time) {
 	if now.After(r.now) {
 		r.now = now
 	}
-	if r.now.Before(r.quietUntil) && !testhook.FullTicks.Load() {
+	if r.now.Before(r.quietUntil) {
 		return
 	}
 	if len(r.pending) > 0 {
@@ -493,6 +493,9 @@ func (r *Replica) Tick(now time.Time) {
 // is a cache miss). Every input but Tick calls wake, so the deadline only
 // covers ticks with no input since the last full one.
 func (r *Replica) quietDeadline() time.Time {
+	if testhook.FullTicks.Load() {
+		return time.Time{}
+	}
 	if len(r.pending) > 0 || r.presencePending || len(r.waiting) > 0 || len(r.viaSync) > 0 ||
 		len(r.attn) > 0 || r.deferredAny || len(r.regossipQ) > 0 {
 		return time.Time{}
@@ -517,9 +520,6 @@ func (r *Replica) quietDeadline() time.Time {
 // skipped time before the next input (the simulator does; see
 // sim.ReplicaNode).
 func (r *Replica) QuietUntil() time.Time {
-	if testhook.FullTicks.Load() {
-		return time.Time{}
-	}
 	return r.quietUntil
 }
 

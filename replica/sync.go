@@ -825,7 +825,7 @@ func (r *Replica) busy(q *peer) bool {
 }
 
 // busyPair returns the first two busy peers in ID order (nil if fewer):
-// busyExcept(p) is then a != nil && (a != p || b != nil).
+// r.busyExcept(p) is then a != nil && (a != p || b != nil).
 func (r *Replica) busyPair() (a, b *peer) {
 	for _, q := range r.sorted {
 		if r.busy(q) {
@@ -875,11 +875,11 @@ func (r *Replica) runDeferred() {
 	r.deferList = nil
 	slices.SortFunc(list, func(a, b *peer) int { return cmpPeer(a, b.id) })
 	a, b := r.busyPair()
-	busyExcept := func(p *peer) bool { return a != nil && (a != p || b != nil) }
+	othersBusy := func(p *peer) bool { return a != nil && (a != p || b != nil) }
 	keep := list[:0]
 	for _, p := range list {
 		if m := p.deferred; m != nil {
-			if busyExcept(p) && r.now.Before(p.deferredUntil) {
+			if othersBusy(p) && r.now.Before(p.deferredUntil) {
 				r.deferredAny = true
 			} else {
 				p.deferred = nil
@@ -891,7 +891,7 @@ func (r *Replica) runDeferred() {
 			switch {
 			case !p.up || p.out != nil:
 				p.wantSync = false
-			case (p.count == 0 || r.bigger(p)) && busyExcept(p) && r.now.Before(p.wantUntil):
+			case (p.count == 0 || r.bigger(p)) && othersBusy(p) && r.now.Before(p.wantUntil):
 				r.deferredAny = true
 			default:
 				p.wantSync = false
