@@ -68,7 +68,7 @@ func TestGrow(t *testing.T) {
 	if g := Grow(make([]int, 0, 4), 10, 6); len(g) != 0 || cap(g) < 10 {
 		t.Fatalf("limit below need: cap %d, want at least 10", cap(g))
 	}
-	if g := Grow(make([]int, 100, 100), 1, 101); cap(g) != 101 {
+	if g := Grow(make([]int, 100), 1, 101); cap(g) != 101 {
 		t.Fatalf("limit: cap %d, want 101", cap(g))
 	}
 }
