@@ -3,33 +3,70 @@
 // simulation keeps one copy per node: tens of thousands.
 package compact
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/rand/v2"
+)
 
-// Index maps 32-byte keys (hashes, public keys) to int32 values at 8 bytes
-// an entry: a map keyed by a key's first 4 bytes. The caller keeps the
-// full keys, and checks a candidate's: keys are hashes or keys, so two of
-// them share 4 bytes by chance in a large index, and anyone can grind keys
-// that do, so a key whose prefix another key took first goes to a
-// collision map keyed by the whole key. A lookup is
+// Index maps 32-byte keys (hashes, public keys) to int32 values at about
+// 10 bytes an entry: an open-addressing table of 8-byte slots, each a key's
+// first 4 bytes and its value. The caller keeps the full keys, and checks
+// a candidate's: keys are hashes or keys, so two of them share 4 bytes by
+// chance in a large index, and anyone can grind keys that do, so a key
+// whose prefix another key took first goes to a collision map keyed by the
+// whole key. A lookup is
 //
 //	v, ok := x.Candidate(&k)
 //	if ok && fullKeyOf(v) != k {
 //		v, ok = x.Collided(&k)
 //	}
 //
+// A lookup reads one or two adjacent cache lines of slots, where a Go map
+// reads its header, directory, table and group: with thousands of indexes
+// (one per simulated replica), all cold, that is most of the lookup's
+// cost. Slots are placed by a multiply-shift hash of the prefix with a
+// per-process random multiplier, so keys ground to share a slot region
+// without sharing a prefix do not make long probe runs; the layout is the
+// only thing the random number decides.
+//
 // Keys are never removed. The zero Index is empty and ready to use.
 type Index[K ~[32]byte] struct {
-	short map[uint32]int32 // prefix -> value of the first key with it
-	coll  map[K]int32      // the later keys with a taken prefix (nil until one)
+	slots []uint64    // 0 = empty, else prefix<<32 | (value+1)
+	n     int         // slots in use
+	coll  map[K]int32 // the later keys with a taken prefix (nil until one)
 }
 
+// mult is the hash's multiplier: random and odd.
+var mult = rand.Uint64() | 1
+
 func prefix[K ~[32]byte](k *K) uint32 { return binary.LittleEndian.Uint32((*k)[:4]) }
+
+// home returns the first slot to probe for prefix p among n slots:
+// multiply-shift hashing, then a multiply to map it onto [0, n).
+func home(p uint32, n int) int {
+	h := uint32((uint64(p) * mult) >> 32)
+	return int((uint64(h) * uint64(n)) >> 32)
+}
 
 // Candidate returns the value of the first key added with k's prefix:
 // k's, if that key is k.
 func (x *Index[K]) Candidate(k *K) (int32, bool) {
-	v, ok := x.short[prefix(k)]
-	return v, ok
+	if len(x.slots) == 0 {
+		return 0, false
+	}
+	p := prefix(k)
+	for i := home(p, len(x.slots)); ; {
+		s := x.slots[i]
+		switch {
+		case s == 0:
+			return 0, false
+		case uint32(s>>32) == p:
+			return int32(uint32(s)) - 1, true
+		}
+		if i++; i == len(x.slots) {
+			i = 0
+		}
+	}
 }
 
 // Collided returns k's value when another key took k's prefix first.
@@ -38,21 +75,53 @@ func (x *Index[K]) Collided(k *K) (int32, bool) {
 	return v, ok
 }
 
-// Add adds key k, which must not be in x, with value v.
+// Add adds key k, which must not be in x, with value v (0 <= v < 1<<31-1).
 func (x *Index[K]) Add(k *K, v int32) {
-	p := prefix(k)
-	if _, taken := x.short[p]; !taken {
-		if x.short == nil {
-			x.short = make(map[uint32]int32)
+	if v < 0 || v == 1<<31-1 {
+		panic("compact: Index value out of range")
+	}
+	if _, taken := x.Candidate(k); taken {
+		if x.coll == nil {
+			x.coll = make(map[K]int32)
 		}
-		x.short[p] = v
+		x.coll[*k] = v
 		return
 	}
-	if x.coll == nil {
-		x.coll = make(map[K]int32)
+	// At most 13/16 full, so that a miss probes about 13 slots (two
+	// cache lines) on average; grown by a quarter, not doubled.
+	if (x.n+1)*16 > len(x.slots)*13 {
+		x.grow(max(8, len(x.slots)+len(x.slots)/4))
 	}
-	x.coll[*k] = v
+	x.place(prefix(k), v)
+	x.n++
 }
+
+// place puts (p, v) into the first free slot from p's home.
+func (x *Index[K]) place(p uint32, v int32) {
+	i := home(p, len(x.slots))
+	for x.slots[i] != 0 {
+		if i++; i == len(x.slots) {
+			i = 0
+		}
+	}
+	x.slots[i] = uint64(p)<<32 | uint64(uint32(v)+1)
+}
+
+// grow rehashes x into n slots.
+func (x *Index[K]) grow(n int) {
+	old := x.slots
+	// The whole size class the allocator rounds n up to.
+	x.slots = append([]uint64(nil), make([]uint64, n)...)
+	x.slots = x.slots[:cap(x.slots)]
+	for _, s := range old {
+		if s != 0 {
+			x.place(uint32(s>>32), int32(uint32(s))-1)
+		}
+	}
+}
+
+// Len returns how many keys x holds.
+func (x *Index[K]) Len() int { return x.n + len(x.coll) }
 
 // Collisions returns how many keys are in the collision map.
 func (x *Index[K]) Collisions() int { return len(x.coll) }

@@ -72,3 +72,109 @@ func TestGrow(t *testing.T) {
 		t.Fatalf("limit: cap %d, want 101", cap(g))
 	}
 }
+
+// TestIndexGrowth adds random keys one by one, through every growth of the
+// table, and after each size checks every key added so far, a key not
+// added, the load bound and Len.
+func TestIndexGrowth(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var x Index[[32]byte]
+	if _, ok := x.Candidate(&[32]byte{}); ok || x.Len() != 0 {
+		t.Fatal("zero Index not empty")
+	}
+	var keys [][32]byte
+	for n := range 2000 {
+		var k [32]byte
+		for j := range k {
+			k[j] = byte(rng.Uint32())
+		}
+		x.Add(&k, int32(n))
+		keys = append(keys, k)
+		if x.Len() != n+1 {
+			t.Fatalf("Len %d after %d adds", x.Len(), n+1)
+		}
+		if x.n*16 > len(x.slots)*13 {
+			t.Fatalf("%d keys in %d slots: over 13/16", x.n, len(x.slots))
+		}
+		if n%97 != 0 && n > 40 {
+			continue
+		}
+		for i := range keys {
+			v, ok := x.Candidate(&keys[i])
+			if ok && keys[v] != keys[i] {
+				v, ok = x.Collided(&keys[i])
+			}
+			if !ok || v != int32(i) {
+				t.Fatalf("%d keys: key %d gives %d, %v", n+1, i, v, ok)
+			}
+		}
+		absent := k
+		absent[0] ^= 0x80
+		if v, ok := x.Candidate(&absent); ok && keys[v] == absent {
+			t.Fatal("absent key found")
+		}
+	}
+}
+
+// TestIndexValueRange checks the largest value an entry holds and that one
+// past it is refused.
+func TestIndexValueRange(t *testing.T) {
+	var x Index[[32]byte]
+	k := [32]byte{1}
+	x.Add(&k, 1<<31-2)
+	if v, ok := x.Candidate(&k); !ok || v != 1<<31-2 {
+		t.Fatalf("got %d, %v", v, ok)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("value 1<<31-1 accepted")
+		}
+	}()
+	x.Add(&[32]byte{2}, 1<<31-1)
+}
+
+// BenchmarkIndexCold looks up keys in 10,000 indexes of 100 keys each, one
+// index after another at random, as a simulation's replicas do: every
+// lookup starts cold in the cache. The map variant is the Go map of
+// prefixes this type replaced, for comparison.
+func BenchmarkIndexCold(b *testing.B) {
+	const indexes, per = 10000, 100
+	rng := rand.New(rand.NewPCG(5, 6))
+	keys := make([][32]byte, per)
+	for i := range keys {
+		for j := range keys[i] {
+			keys[i][j] = byte(rng.Uint32())
+		}
+	}
+	order := make([]int32, 1<<16)
+	for i := range order {
+		order[i] = int32(rng.IntN(indexes))
+	}
+	b.Run("flat", func(b *testing.B) {
+		xs := make([]Index[[32]byte], indexes)
+		for i := range xs {
+			for j := range keys {
+				xs[i].Add(&keys[j], int32(j))
+			}
+		}
+		for i := 0; b.Loop(); i++ {
+			if _, ok := xs[order[i&(len(order)-1)]].Candidate(&keys[i%per]); !ok {
+				b.Fatal("key missing")
+			}
+		}
+	})
+	b.Run("map", func(b *testing.B) {
+		xs := make([]map[uint32]int32, indexes)
+		for i := range xs {
+			xs[i] = map[uint32]int32{}
+			for j := range keys {
+				xs[i][prefix(&keys[j])] = int32(j)
+			}
+		}
+		for i := 0; b.Loop(); i++ {
+			if _, ok := xs[order[i&(len(order)-1)]][prefix(&keys[i%per])]; !ok {
+				b.Fatal("key missing")
+			}
+		}
+	})
+}
