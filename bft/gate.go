@@ -199,12 +199,8 @@ func (g *Gate) Receive(from string, env *Envelope, now time.Time) Result {
 		g.refuse(&res, from, rej)
 		return res
 	}
-	var waits []crdt.ID
-	for _, p := range env.Change.Parents {
-		if !g.graph.Has(p) {
-			waits = append(waits, p)
-		}
-	}
+	// Missing looks the parents up for the Add that admit makes, too.
+	waits := g.graph.Missing(env.Change)
 	if len(waits) == 0 {
 		g.admit(from, env, &res)
 		return res

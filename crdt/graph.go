@@ -88,6 +88,15 @@ type Graph struct {
 	n       int
 	parents []int32 // parent node numbers of every node, concatenated
 	heads   Version
+
+	// resolved holds the node numbers of the parents of resolvedFor, the
+	// last change whose parents resolve found all present, and
+	// resolvedHeight the largest of their heights. A node's number never
+	// changes, so they stay right until the next resolve: the gate's
+	// Missing and the Add that follows look the parents up once.
+	resolved       []int32
+	resolvedFor    *Change
+	resolvedHeight uint32
 }
 
 // node returns node i.
@@ -180,13 +189,65 @@ func (g *Graph) Heads() Version {
 
 // Missing returns the parents of c that g does not hold, sorted.
 func (g *Graph) Missing(c *Change) []ID {
+	if g.resolve(c) {
+		return nil
+	}
 	var out []ID
-	for _, p := range c.Parents {
-		if !g.Has(p) {
+	for i, p := range c.Parents {
+		if g.resolved[i] < 0 {
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// resolve looks up the parents of c into g.resolved (-1 for a parent g
+// does not hold) and reports whether g holds them all, in which case it
+// also sets resolvedFor and resolvedHeight. The lookups go in batches
+// (the index's candidates, then the candidates' nodes) so that their
+// cache misses overlap.
+func (g *Graph) resolve(c *Change) bool {
+	if g.resolvedFor == c {
+		return true
+	}
+	g.resolvedFor = nil
+	ps := c.Parents
+	g.resolved = slices.Grow(g.resolved[:0], len(ps))[:len(ps)]
+	idx := g.resolved
+	g.index.Candidates(ps, idx)
+	// Read each candidate's node (independent loads, so their misses
+	// overlap) before comparing IDs, which then hit the cache.
+	var height uint32
+	for _, v := range idx {
+		if v >= 0 {
+			height = max(height, g.node(v).height)
+		}
+	}
+	all, fixed := true, false
+	for i := range ps {
+		v := idx[i]
+		if v >= 0 && g.node(v).id != ps[i] {
+			// Another ID took this one's prefix: the height read
+			// above was that node's.
+			if w, ok := g.index.Collided(&ps[i]); ok {
+				v = w
+			} else {
+				v = -1
+			}
+			idx[i], fixed = v, true
+		}
+		all = all && v >= 0
+	}
+	if fixed && all {
+		height = 0
+		for _, v := range idx {
+			height = max(height, g.node(v).height)
+		}
+	}
+	if all {
+		g.resolvedFor, g.resolvedHeight = c, height
+	}
+	return all
 }
 
 // Add adds the change c with ID id. The caller vouches that id is c's ID
@@ -215,19 +276,11 @@ func (g *Graph) add(id ID, c *Change) (int32, error) {
 			return -1, fmt.Errorf("%w: change %s", ErrParentOrder, id.Short())
 		}
 	}
-	n := gnode{id: id, c: c, lamport: c.Lamport, height: 1, pstart: uint32(len(g.parents))}
-	g.parents = compact.Grow(g.parents, len(c.Parents), 0)
-	for _, p := range c.Parents {
-		pi, ok := g.find(p)
-		if !ok {
-			g.parents = g.parents[:n.pstart]
-			return -1, fmt.Errorf("%w: change %s lacks %s", ErrMissingParents, id.Short(), shortList(g.Missing(c)))
-		}
-		if h := g.node(pi).height + 1; h > n.height {
-			n.height = h
-		}
-		g.parents = append(g.parents, pi)
+	if !g.resolve(c) {
+		return -1, fmt.Errorf("%w: change %s lacks %s", ErrMissingParents, id.Short(), shortList(g.Missing(c)))
 	}
+	n := gnode{id: id, c: c, lamport: c.Lamport, height: g.resolvedHeight + 1, pstart: uint32(len(g.parents))}
+	g.parents = append(compact.Grow(g.parents, len(c.Parents), 0), g.resolved...)
 	i := int32(g.n)
 	switch {
 	case g.n < chunkSize:

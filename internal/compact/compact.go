@@ -69,6 +69,40 @@ func (x *Index[K]) Candidate(k *K) (int32, bool) {
 	}
 }
 
+// Candidates sets out[i] to the value Candidate(&ks[i]) returns, or -1 if
+// it returns none; out must be at least as long as ks. The lookups run in
+// one tight loop, so that the processor overlaps their cache misses
+// instead of waiting for each in turn (the parents of a change are looked
+// up together).
+func (x *Index[K]) Candidates(ks []K, out []int32) {
+	n := len(x.slots)
+	out = out[:len(ks)]
+	if n == 0 {
+		for i := range out {
+			out[i] = -1
+		}
+		return
+	}
+	for i := range ks {
+		p := prefix(&ks[i])
+		v := int32(-1)
+		for j := home(p, n); ; {
+			s := x.slots[j]
+			if s == 0 {
+				break
+			}
+			if uint32(s>>32) == p {
+				v = int32(uint32(s)) - 1
+				break
+			}
+			if j++; j == n {
+				j = 0
+			}
+		}
+		out[i] = v
+	}
+}
+
 // Collided returns k's value when another key took k's prefix first.
 func (x *Index[K]) Collided(k *K) (int32, bool) {
 	v, ok := x.coll[*k]
