@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"time"
@@ -225,21 +226,51 @@ func (inv *invariants) checkFinal(converged bool, replay bool) {
 		}
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].Compare(ids[j]) < 0 })
+	// Nodes with the same heads hold the same changes (a DAG holds the
+	// causal past of its heads and nothing else), so one node of each
+	// (component, heads) group answers for all of it: a converged run
+	// asks one node per component, not every node, about every change.
+	type group struct {
+		rep     Node
+		comp    int32
+		members []int // node numbers, in s.peers order
+		has     bool  // whether rep holds the change being checked
+	}
+	var groups []*group
+	byKey := make(map[string]*group)
+	for _, p := range s.peers {
+		c := comp[p.i]
+		if c < 0 {
+			continue
+		}
+		k := string(binary.LittleEndian.AppendUint32(nil, uint32(c))) + headsKey(p.node.Heads())
+		g := byKey[k]
+		if g == nil {
+			g = &group{rep: p.node, comp: c}
+			byKey[k] = g
+			groups = append(groups, g)
+		}
+		g.members = append(g.members, p.i)
+	}
 	missing := make(map[int]int)
 	firstMissing := make(map[int]crdt.ID)
 	for _, id := range ids {
 		holds := make(map[int32]bool)
-		for _, p := range s.peers {
-			if comp[p.i] >= 0 && p.node.Has(id) {
-				holds[comp[p.i]] = true
+		for _, g := range groups {
+			g.has = g.rep.Has(id)
+			if g.has {
+				holds[g.comp] = true
 			}
 		}
-		for _, p := range s.peers {
-			if c := comp[p.i]; c >= 0 && holds[c] && !p.node.Has(id) {
-				if missing[p.i] == 0 {
-					firstMissing[p.i] = id
+		for _, g := range groups {
+			if g.has || !holds[g.comp] {
+				continue
+			}
+			for _, i := range g.members {
+				if missing[i] == 0 {
+					firstMissing[i] = id
 				}
-				missing[p.i]++
+				missing[i]++
 			}
 		}
 	}
