@@ -295,7 +295,7 @@ func (t *authorTable) get(gr *crdt.Graph, a crdt.Author) *authorIndex {
 
 // add adds the index x of author a, which get does not know.
 func (t *authorTable) add(a crdt.Author, x authorIndex) {
-	// Grown by an eighth, not by append's doubling: a simulation holds
+	// Grown by a quarter, not by append's doubling: a simulation holds
 	// thousands of gates.
 	t.ix = append(compact.Grow(t.ix, 1, 0), x)
 	t.keys.Add(&a, int32(len(t.ix)-1))

@@ -66,7 +66,7 @@ type gnode struct {
 }
 
 // Nodes live in fixed-size chunks, so growing a large graph never copies
-// them; only the first chunk grows (by an eighth, see compact.Grow) up to its
+// them; only the first chunk grows (by a quarter, see compact.Grow) up to its
 // full size.
 const (
 	chunkBits = 12

@@ -56,8 +56,8 @@ func TestGrow(t *testing.T) {
 	var s []int
 	for i := range 1000 {
 		s = append(Grow(s, 1, 0), i)
-		if c := cap(s); c > 8 && c > len(s)+len(s)/4+8 {
-			t.Fatalf("len %d: cap %d, more than an eighth (and a size class) over", len(s), c)
+		if c := cap(s); c > 8 && c > len(s)+len(s)/2+8 {
+			t.Fatalf("len %d: cap %d, more than a quarter (and a size class) over", len(s), c)
 		}
 	}
 	for i, v := range s {
