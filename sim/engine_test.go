@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"math/rand/v2"
 	"runtime"
@@ -332,7 +333,7 @@ type lossyNode struct {
 }
 
 func (n lossyNode) Has(id crdt.ID) bool { return id != n.lost && n.Node.Has(id) }
-func (n lossyNode) Heads() []crdt.ID   { return n.heads }
+func (n lossyNode) Heads() []crdt.ID    { return n.heads }
 
 // TestNoLossCheck: the end-of-run check of lost writes names every honest
 // node that lacks an honest change, each once, also when it asks only one
@@ -375,5 +376,111 @@ func TestNoLossCheck(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("no-loss violations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// wrongNode is a node that misreports one aspect of its state.
+type wrongNode struct {
+	Node
+	hash      *[32]byte // StateHash, if set
+	footprint int       // Footprint, if above 0
+	extra     int       // added to Len
+}
+
+func (n wrongNode) StateHash() [32]byte {
+	if n.hash != nil {
+		return *n.hash
+	}
+	return n.Node.StateHash()
+}
+
+func (n wrongNode) Footprint() int {
+	if n.footprint > 0 {
+		return n.footprint
+	}
+	return n.Node.Footprint()
+}
+
+func (n wrongNode) Len() int { return n.Node.Len() + n.extra }
+
+// TestInvariantsFire breaks each invariant on purpose, in a converged run,
+// and checks that the checker reports exactly the broken one, naming the
+// node: a chaos run with no violations means something only if the
+// checkers can see one.
+func TestInvariantsFire(t *testing.T) {
+	converged := func(t *testing.T) *Sim {
+		s, err := New(Config{Seed: 5, Nodes: 12, Topology: "gossip", Workload: Workload{Rate: 1, Duration: time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.RunToConvergence()
+		return s
+	}
+	wrap := func(s *Sim, i int, f func(Node) Node) {
+		p := s.peers[i]
+		p.node = f(p.node)
+		p.dirty, p.hashDirty = true, true
+	}
+	anyID := func(s *Sim) crdt.ID {
+		var ids []crdt.ID
+		for id := range s.met.changes {
+			ids = append(ids, id)
+		}
+		return crdt.SortIDs(ids)[0]
+	}
+	for _, tc := range []struct {
+		name    string
+		inv     string
+		want    string // a substring of the detail
+		breakIt func(s *Sim)
+		final   bool // whether checkFinal is told the run did not converge
+	}{
+		{"same heads, other state", InvSameState, "nodes 0 and 3 have the same heads", func(s *Sim) {
+			wrap(s, 3, func(n Node) Node { return wrongNode{Node: n, hash: &[32]byte{1}} })
+		}, false},
+		{"buffer over the limit", InvMemory, "node 6 holds 65537 buffered items", func(s *Sim) {
+			wrap(s, 6, func(n Node) Node { return wrongNode{Node: n, footprint: 1<<16 + 1} })
+		}, false},
+		{"more changes than made", InvMemory, "node 8 holds", func(s *Sim) {
+			wrap(s, 8, func(n Node) Node { return wrongNode{Node: n, extra: 1} })
+		}, false},
+		{"no convergence", InvConvergence, "inconsistent pairs", func(s *Sim) {}, true},
+		{"invalid change applied", InvValidOnly, "node 2 applied invalid change", func(s *Sim) {
+			id := anyID(s)
+			s.inv.invalid[id] = "forged"
+			s.inv.onApplied(s.peers[2], Applied{ID: id})
+		}, false},
+		{"proof against an honest author, known to one node", InvEvidence, "node 1 has no proof against equivocator", func(s *Sim) {
+			s.inv.onAlert(s.peers[0], Alert{Kind: AlertEquivocation, Author: crdt.Author(s.peers[4].key.Public().(ed25519.PublicKey))})
+		}, false},
+		{"replay differs from the live node", InvRestart, "node 0: replay of its log", func(s *Sim) {
+			factory := s.cfg.Factory
+			s.cfg.Factory = func(cfg NodeConfig) (Node, error) {
+				n, err := factory(cfg)
+				if err != nil || cfg.Index != 0 {
+					return n, err
+				}
+				return wrongNode{Node: n, hash: &[32]byte{2}}, nil
+			}
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := converged(t)
+			if len(s.inv.violations) != 0 {
+				t.Fatalf("violations before breaking anything: %v", s.inv.violations)
+			}
+			tc.breakIt(s)
+			s.inv.checkFinal(!tc.final, true)
+			var hit bool
+			for _, v := range s.inv.violations {
+				if v.Invariant != tc.inv {
+					t.Errorf("unexpected violation %v", v)
+				}
+				hit = hit || strings.Contains(v.Detail, tc.want)
+			}
+			if !hit {
+				t.Fatalf("no %s violation with %q; got %v", tc.inv, tc.want, s.inv.violations)
+			}
+		})
 	}
 }
