@@ -171,14 +171,19 @@ type subscriber struct {
 // queries) do not modify it, so they may run concurrently with each other,
 // for example under a read lock.
 type Doc struct {
-	opts    DocOptions
-	g       *Graph
-	tables  map[string]*table
-	tips    authorTip         // the newest change of opts.Author (Prepare continues it)
-	names   map[string]string // interned table and column names
-	subs    []subscriber
-	nextSub uint64
-	touched []touch // scratch for Apply
+	opts   DocOptions
+	g      *Graph
+	tables map[string]*table
+	// lastTable is the table the last applied op wrote (nil if none):
+	// changes tend to write the table the previous one did, and the
+	// comparison of its name costs less than the map lookup. Reset
+	// whenever tables is replaced.
+	lastTable *table
+	tips      authorTip         // the newest change of opts.Author (Prepare continues it)
+	names     map[string]string // interned table and column names
+	subs      []subscriber
+	nextSub   uint64
+	touched   []touch // scratch for Apply
 }
 
 type touch struct {
@@ -302,7 +307,7 @@ func (d *Doc) materialize(node uint32, c *Change, event bool) {
 	if sh {
 		share(&c.Doc, d.opts.ID)
 	}
-	var lastT *table
+	lastT := d.lastTable
 	var colIn, colOut string // the last column name shared
 	for i := range c.Ops {
 		o := &c.Ops[i]
@@ -358,6 +363,7 @@ func (d *Doc) materialize(node uint32, c *Change, event bool) {
 			d.touch(t, rs.key, rs, was, won)
 		}
 	}
+	d.lastTable = lastT
 }
 
 // share sets *dst to canon, which must be equal to it, unless it already
