@@ -329,13 +329,9 @@ func (g *Gate) admit(from string, env *Envelope, res *Result) {
 // for equivocation, and applies it.
 func (g *Gate) stepChange(env *Envelope, res *Result) *Rejection {
 	c := env.Change
-	var maxL uint64
-	for _, p := range c.Parents {
-		pc, ok := g.graph.Get(p)
-		if !ok {
-			panic("bft: admit with a missing parent")
-		}
-		maxL = max(maxL, pc.LastLamport())
+	maxL, ok := g.graph.MaxParentLamport(c)
+	if !ok {
+		panic("bft: admit with a missing parent")
 	}
 	if c.Lamport != maxL+1 {
 		return rejectf(RejectBadLamport, env.ID, ErrBadLamport, "lamport %d, want %d", c.Lamport, maxL+1)

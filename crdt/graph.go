@@ -201,6 +201,20 @@ func (g *Graph) Missing(c *Change) []ID {
 	return out
 }
 
+// MaxParentLamport returns the largest Lamport time of an op of c's
+// parents (0 if c has none), and false if g lacks a parent. It looks the
+// parents up once for it and for an Add of c that follows (see resolve).
+func (g *Graph) MaxParentLamport(c *Change) (uint64, bool) {
+	if !g.resolve(c) {
+		return 0, false
+	}
+	var m uint64
+	for _, v := range g.resolved {
+		m = max(m, g.node(v).c.LastLamport())
+	}
+	return m, true
+}
+
 // resolve looks up the parents of c into g.resolved (-1 for a parent g
 // does not hold) and reports whether g holds them all, in which case it
 // also sets resolvedFor and resolvedHeight. The lookups go in batches

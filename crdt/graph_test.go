@@ -286,7 +286,29 @@ func TestGraphPrefixCollisions(t *testing.T) {
 					}
 				}
 			}
-			must(t, g.Add(id, &Change{Lamport: 1, Parents: SortIDs(parents)}))
+			c := &Change{Lamport: uint64(2 + rng.IntN(1000)), Parents: SortIDs(parents)}
+			if k%2 == 0 {
+				// The gate's order: Missing and MaxParentLamport look the
+				// parents up, and the Add after them uses that lookup
+				// (sometimes with another Add in between).
+				if m := g.Missing(c); m != nil {
+					t.Fatalf("round %d: Missing %v", round, m)
+				}
+				var wantL uint64
+				for _, p := range c.Parents {
+					pc, _ := g.Get(p)
+					wantL = max(wantL, pc.LastLamport())
+				}
+				if got, ok := g.MaxParentLamport(c); !ok || got != wantL {
+					t.Fatalf("round %d: MaxParentLamport %d, %v; want %d", round, got, ok, wantL)
+				}
+				if k%4 == 0 && len(ids) > 0 {
+					if err := g.Add(ids[0], &Change{Lamport: 1}); !errors.Is(err, ErrDuplicate) {
+						t.Fatalf("round %d: %v", round, err)
+					}
+				}
+			}
+			must(t, g.Add(id, c))
 			num[id] = len(ids)
 			ids = append(ids, id)
 		}
@@ -309,6 +331,15 @@ func TestGraphPrefixCollisions(t *testing.T) {
 			}
 			if got := g.nodeParents(int32(i)); !slices.Equal(got, want) {
 				t.Fatalf("round %d: parents of node %d = %v, want %v", round, i, got, want)
+			}
+			// The height is 1 + the parents' largest, whichever of them
+			// sits in the collision map.
+			wantH := uint32(1)
+			for _, pi := range want {
+				wantH = max(wantH, g.node(pi).height+1)
+			}
+			if h := g.node(int32(i)).height; h != wantH {
+				t.Fatalf("round %d: node %d height %d, want %d", round, i, h, wantH)
 			}
 		}
 		for i, id := range ids {
