@@ -316,7 +316,7 @@ func (d *Doc) materialize(node uint32, c *Change, event bool) {
 			t = d.tables[o.Table]
 			if t == nil {
 				name := d.intern(o.Table)
-				t = &table{name: name, rows: make(map[string]*rowState)}
+				t = &table{name: name}
 				d.tables[name] = t
 			}
 			lastT = t
@@ -567,9 +567,9 @@ func (d *Doc) Scan(table string) []Row {
 
 func (t *table) liveKeys() []string {
 	keys := make([]string, 0, t.live)
-	for k, rs := range t.rows {
+	for _, rs := range t.rows.list {
 		if rs.alive {
-			keys = append(keys, k)
+			keys = append(keys, rs.key)
 		}
 	}
 	for i := range t.base { // rows loaded from a snapshot (table.go)

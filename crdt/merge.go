@@ -35,7 +35,7 @@ type cell struct {
 
 // rowState is the merge state of one row.
 type rowState struct {
-	key   string // the row key (the map's key, shared by the changes)
+	key   string // the row key (shared by the changes)
 	exist opRef  // newest insert or delete; zero if none seen yet
 	alive bool   // exist is an insert
 	touch int32  // during Apply: the row's index in Doc.touched, if that entry is this row
@@ -45,7 +45,7 @@ type rowState struct {
 // table is the merge state of one table.
 type table struct {
 	name     string
-	rows     map[string]*rowState
+	rows     rowIndex   // rows created by Apply (see table.go)
 	base     []rowState // rows loaded from a snapshot, sorted by key (see table.go)
 	baseKeys []string   // their keys
 	live     int        // rows with alive set

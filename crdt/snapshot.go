@@ -101,7 +101,7 @@ func (d *Doc) AppendSnapshot(dst []byte) []byte {
 	names := make([]string, 0, len(d.tables))
 	for name, t := range d.tables {
 		names = append(names, name)
-		for _, rs := range t.rows {
+		for _, rs := range t.rows.list {
 			mark(rs.exist)
 			for k := range rs.cells {
 				mark(rs.cells[k].at)
@@ -151,9 +151,7 @@ func (d *Doc) AppendSnapshot(dst []byte) []byte {
 		dst = appendBytes(dst, name)
 		// The base is sorted already: sort the map's rows and merge.
 		rows = rows[:0]
-		for _, rs := range t.rows {
-			rows = append(rows, rs)
-		}
+		rows = append(rows, t.rows.list...)
 		slices.SortFunc(rows, func(a, b *rowState) int { return cmpString(a.key, b.key) })
 		dst = binary.AppendUvarint(dst, uint64(len(rows)+len(t.base)))
 		i, j := 0, 0
@@ -581,7 +579,7 @@ func (l *snapLoader) intern(name []byte) string {
 func (l *snapLoader) table(name []byte, nrows int) error {
 	n := l.d.intern(string(name))
 	// The rows go to the table's sorted base (table.go), not its map.
-	l.t = &table{name: n, rows: make(map[string]*rowState), base: make([]rowState, nrows), baseKeys: make([]string, nrows)}
+	l.t = &table{name: n, base: make([]rowState, nrows), baseKeys: make([]string, nrows)}
 	l.d.tables[n] = l.t
 	l.ri = -1
 	return nil
