@@ -51,55 +51,39 @@ func home(p uint32, n int) int {
 // Candidate returns the value of the first key added with k's prefix:
 // k's, if that key is k.
 func (x *Index[K]) Candidate(k *K) (int32, bool) {
-	if len(x.slots) == 0 {
-		return 0, false
-	}
-	p := prefix(k)
-	for i := home(p, len(x.slots)); ; {
-		s := x.slots[i]
-		switch {
-		case s == 0:
-			return 0, false
-		case uint32(s>>32) == p:
-			return int32(uint32(s)) - 1, true
-		}
-		if i++; i == len(x.slots) {
-			i = 0
-		}
-	}
+	v := x.lookup(prefix(k))
+	return v, v >= 0
 }
 
 // Candidates sets out[i] to the value Candidate(&ks[i]) returns, or -1 if
 // it returns none; out must be at least as long as ks. The lookups run in
-// one tight loop, so that the processor overlaps their cache misses
-// instead of waiting for each in turn (the parents of a change are looked
-// up together).
+// one loop, so that the processor overlaps their cache misses instead of
+// waiting for each in turn (the parents of a change are looked up
+// together).
 func (x *Index[K]) Candidates(ks []K, out []int32) {
-	n := len(x.slots)
 	out = out[:len(ks)]
-	if n == 0 {
-		for i := range out {
-			out[i] = -1
-		}
-		return
-	}
 	for i := range ks {
-		p := prefix(&ks[i])
-		v := int32(-1)
-		for j := home(p, n); ; {
-			s := x.slots[j]
-			if s == 0 {
-				break
-			}
-			if uint32(s>>32) == p {
-				v = int32(uint32(s)) - 1
-				break
-			}
-			if j++; j == n {
-				j = 0
-			}
+		out[i] = x.lookup(prefix(&ks[i]))
+	}
+}
+
+// lookup returns the value in the slot of prefix p, or -1.
+func (x *Index[K]) lookup(p uint32) int32 {
+	n := len(x.slots)
+	if n == 0 {
+		return -1
+	}
+	for i := home(p, n); ; {
+		s := x.slots[i]
+		switch {
+		case s == 0:
+			return -1
+		case uint32(s>>32) == p:
+			return int32(uint32(s)) - 1
 		}
-		out[i] = v
+		if i++; i == n {
+			i = 0
+		}
 	}
 }
 
@@ -121,8 +105,8 @@ func (x *Index[K]) Add(k *K, v int32) {
 		x.coll[*k] = v
 		return
 	}
-	// At most 13/16 full, so that a miss probes about 13 slots (two
-	// cache lines) on average; grown by a quarter, not doubled.
+	// At most 13/16 full, so that a miss probes at most about 15 slots
+	// (two cache lines) on average; grown by a quarter, not doubled.
 	if (x.n+1)*16 > len(x.slots)*13 {
 		x.grow(max(8, len(x.slots)+len(x.slots)/4))
 	}
