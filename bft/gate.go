@@ -199,8 +199,8 @@ func (g *Gate) Receive(from string, env *Envelope, now time.Time) Result {
 		g.refuse(&res, from, rej)
 		return res
 	}
-	// Missing looks the parents up for the Add that admit makes, too.
-	waits := g.graph.Missing(env.Change)
+	// Resolve looks the parents up for the Add that admit makes, too.
+	waits := g.graph.Resolve(env.Change)
 	if len(waits) == 0 {
 		g.admit(from, env, &res)
 		return res

@@ -76,9 +76,10 @@ const (
 // Graph is the hash DAG of changes: each change names its parents by ID, and
 // a change can only be added after all its parents.
 //
-// Graph is not safe for concurrent use with Add; its read methods do not
-// modify it, so they may run concurrently with each other (for example
-// under a read lock).
+// Graph is not safe for concurrent use with Add; its read methods (all but
+// Resolve and MaxParentLamport, which keep a lookup for Add) do not modify
+// it, so they may run concurrently with each other (for example under a
+// read lock).
 type Graph struct {
 	// index maps every ID to its node number in 8 bytes an entry, by the
 	// ID's first 4 bytes (an ID whose prefix another took first, by
@@ -93,7 +94,7 @@ type Graph struct {
 	// last change whose parents resolve found all present, and
 	// resolvedHeight the largest of their heights. A node's number never
 	// changes, so they stay right until the next resolve: the gate's
-	// Missing and the Add that follows look the parents up once.
+	// Resolve and the Add that follows look the parents up once.
 	resolved       []int32
 	resolvedFor    *Change
 	resolvedHeight uint32
@@ -189,6 +190,21 @@ func (g *Graph) Heads() Version {
 
 // Missing returns the parents of c that g does not hold, sorted.
 func (g *Graph) Missing(c *Change) []ID {
+	var out []ID
+	for _, p := range c.Parents {
+		if !g.Has(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Resolve is Missing for a change about to be checked and added (the
+// gate's path): it also keeps the parents' node numbers, so that
+// MaxParentLamport and the Add of c look them up no more. Unlike Missing,
+// Resolve and MaxParentLamport write to g (that memo), so they must not
+// run concurrently with any other method.
+func (g *Graph) Resolve(c *Change) []ID {
 	if g.resolve(c) {
 		return nil
 	}
@@ -202,8 +218,9 @@ func (g *Graph) Missing(c *Change) []ID {
 }
 
 // MaxParentLamport returns the largest Lamport time of an op of c's
-// parents (0 if c has none), and false if g lacks a parent. It looks the
-// parents up once for it and for an Add of c that follows (see resolve).
+// parents (0 if c has none), and false if g lacks a parent. Like Resolve,
+// it keeps the parents' node numbers for an Add of c that follows, and
+// must not run concurrently with any other method.
 func (g *Graph) MaxParentLamport(c *Change) (uint64, bool) {
 	if !g.resolve(c) {
 		return 0, false

@@ -281,6 +281,12 @@ func TestGraphPrefixCollisions(t *testing.T) {
 				miss[31] ^= 0x55
 				if _, ok := num[miss]; !ok {
 					bad := &Change{Lamport: 1, Parents: SortIDs(append(slices.Clone(parents), miss))}
+					if m := g.Resolve(bad); len(m) != 1 || m[0] != miss {
+						t.Fatalf("round %d: Resolve %v, want [%s]", round, m, miss.Short())
+					}
+					if _, ok := g.MaxParentLamport(bad); ok {
+						t.Fatalf("round %d: MaxParentLamport with a missing parent", round)
+					}
 					if err := g.Add(id, bad); !errors.Is(err, ErrMissingParents) {
 						t.Fatalf("round %d: missing parent: %v", round, err)
 					}
@@ -288,11 +294,11 @@ func TestGraphPrefixCollisions(t *testing.T) {
 			}
 			c := &Change{Lamport: uint64(2 + rng.IntN(1000)), Parents: SortIDs(parents)}
 			if k%2 == 0 {
-				// The gate's order: Missing and MaxParentLamport look the
+				// The gate's order: Resolve and MaxParentLamport look the
 				// parents up, and the Add after them uses that lookup
 				// (sometimes with another Add in between).
-				if m := g.Missing(c); m != nil {
-					t.Fatalf("round %d: Missing %v", round, m)
+				if m := g.Resolve(c); m != nil {
+					t.Fatalf("round %d: Resolve %v", round, m)
 				}
 				var wantL uint64
 				for _, p := range c.Parents {
