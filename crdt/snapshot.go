@@ -149,7 +149,7 @@ func (d *Doc) AppendSnapshot(dst []byte) []byte {
 	for _, name := range names {
 		t := d.tables[name]
 		dst = appendBytes(dst, name)
-		// The base is sorted already: sort the map's rows and merge.
+		// The base is sorted already: sort the index's rows and merge.
 		rows = rows[:0]
 		rows = append(rows, t.rows.list...)
 		slices.SortFunc(rows, func(a, b *rowState) int { return cmpString(a.key, b.key) })
@@ -578,7 +578,7 @@ func (l *snapLoader) intern(name []byte) string {
 
 func (l *snapLoader) table(name []byte, nrows int) error {
 	n := l.d.intern(string(name))
-	// The rows go to the table's sorted base (table.go), not its map.
+	// The rows go to the table's sorted base (table.go), not its index.
 	l.t = &table{name: n, base: make([]rowState, nrows), baseKeys: make([]string, nrows)}
 	l.d.tables[n] = l.t
 	l.ri = -1
