@@ -34,16 +34,14 @@ func (t *table) add(key string) *rowState {
 	return rs
 }
 
-// rowIndex finds the rows Apply created by key: an open-addressing table
-// of 8-byte slots (a 32-bit hash of the key and the row's position in
-// list), at most 13/16 full, grown by a quarter. A lookup reads a slot
-// or two, the row's pointer and the row, where a Go map would also read
-// its header, directory and group: a simulation holds one document per
-// replica, thousands of them, each cold in the cache when a change
-// arrives. The hash is seeded per process, so nobody can choose keys that
-// pile up in one run of slots; the seed decides the layout only.
+// rowIndex finds the rows Apply created by key: a compact.Slots of row
+// positions in list under a 32-bit hash of the key, a slot or two and the
+// row to read where a Go map would also read its header, directory and
+// group (a simulation holds one document per replica, thousands of them,
+// each cold in the cache when a change arrives). The hash is seeded per
+// process, so nobody can choose keys that pile up in one run of slots.
 type rowIndex struct {
-	slots []uint64    // 0 = empty, else hash<<32 | (position in list + 1)
+	slots compact.Slots
 	list  []*rowState // in the order added
 }
 
@@ -53,64 +51,16 @@ var rowSeed = maphash.MakeSeed()
 // make every key collide).
 var rowHash = func(key string) uint32 { return uint32(maphash.String(rowSeed, key) >> 32) }
 
-// rowHome returns the first slot to probe for hash h among n slots.
-func rowHome(h uint32, n int) int { return int((uint64(h) * uint64(n)) >> 32) }
-
 func (x *rowIndex) get(key string) *rowState {
-	n := len(x.slots)
-	if n == 0 {
+	i := x.slots.Find(rowHash(key), func(i int32) bool { return x.list[i].key == key })
+	if i < 0 {
 		return nil
 	}
-	h := rowHash(key)
-	for i := rowHome(h, n); ; {
-		s := x.slots[i]
-		if s == 0 {
-			return nil
-		}
-		if uint32(s>>32) == h {
-			if rs := x.list[uint32(s)-1]; rs.key == key {
-				return rs
-			}
-		}
-		if i++; i == n {
-			i = 0
-		}
-	}
+	return x.list[i]
 }
 
 // add adds rs, whose key x does not hold.
 func (x *rowIndex) add(rs *rowState) {
-	if len(x.list) >= 1<<32-2 {
-		panic("crdt: too many rows in a table")
-	}
 	x.list = append(compact.Grow(x.list, 1, 0), rs)
-	if len(x.list)*16 > len(x.slots)*13 {
-		x.rehash(max(8, len(x.slots)+len(x.slots)/4))
-		return
-	}
-	x.place(rowHash(rs.key), len(x.list)-1)
-}
-
-func (x *rowIndex) place(h uint32, pos int) {
-	n := len(x.slots)
-	i := rowHome(h, n)
-	for x.slots[i] != 0 {
-		if i++; i == n {
-			i = 0
-		}
-	}
-	x.slots[i] = uint64(h)<<32 | uint64(pos+1)
-}
-
-// rehash rebuilds the slots, at least n of them, for every row in list.
-func (x *rowIndex) rehash(n int) {
-	for len(x.list)*16 > n*13 {
-		n += n / 4
-	}
-	// The whole size class the allocator rounds n up to.
-	x.slots = append([]uint64(nil), make([]uint64, n)...)
-	x.slots = x.slots[:cap(x.slots)]
-	for pos, rs := range x.list {
-		x.place(rowHash(rs.key), pos)
-	}
+	x.slots.Insert(rowHash(rs.key), int32(len(x.list)-1))
 }

@@ -31,8 +31,8 @@ func TestRowIndex(t *testing.T) {
 			for i := range tc.n {
 				rs := &rowState{key: key(i)}
 				x.add(rs)
-				if len(x.list)*16 > len(x.slots)*13 {
-					t.Fatalf("%d rows in %d slots: over 13/16", len(x.list), len(x.slots))
+				if x.slots.Len() != len(x.list) {
+					t.Fatalf("%d rows, %d slots in use", len(x.list), x.slots.Len())
 				}
 				if i%50 != 0 && i != tc.n-1 {
 					continue

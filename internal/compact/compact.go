@@ -1,6 +1,7 @@
 // Package compact holds the small-footprint containers of the core's
-// per-replica state (the change graph, the gate's author table), of which a
-// simulation keeps one copy per node: tens of thousands.
+// per-replica state (the change graph, the gate's author table, a
+// document's rows), of which a simulation keeps one copy per node: tens of
+// thousands.
 package compact
 
 import (
@@ -8,50 +9,123 @@ import (
 	"math/rand/v2"
 )
 
-// Index maps 32-byte keys (hashes, public keys) to int32 values at about
-// 10 bytes an entry: an open-addressing table of 8-byte slots, each a key's
-// first 4 bytes and its value. The caller keeps the full keys, and checks
-// a candidate's: keys are hashes or keys, so two of them share 4 bytes by
-// chance in a large index, and anyone can grind keys that do, so a key
-// whose prefix another key took first goes to a collision map keyed by the
-// whole key. A lookup is
+// Slots is an open-addressing table of int32 values under 32-bit hashes,
+// at about 10 bytes an entry: 8-byte slots (hash and value), at most 13/16
+// full, grown by a quarter. A lookup reads one or two adjacent cache lines
+// of slots, where a Go map reads its header, directory, table and group:
+// with thousands of tables (one per simulated replica), all cold, that is
+// most of a lookup's cost. The caller keeps the keys and supplies their
+// hashes, which must be well mixed (slots are placed by the hash's high
+// bits) and not predictable by whoever chooses the keys. Values with equal
+// hashes are all kept, and Find tells them apart through the caller's
+// match. Values are never removed. The zero Slots is empty and ready to
+// use.
+type Slots struct {
+	s []uint64 // 0 = empty, else hash<<32 | (value+1)
+	n int      // slots in use
+}
+
+// home returns the first slot to probe for hash h among n slots.
+func home(h uint32, n int) int { return int((uint64(h) * uint64(n)) >> 32) }
+
+// Find returns the first value stored under hash h that match accepts (nil
+// accepts any), in probe order, or -1.
+func (t *Slots) Find(h uint32, match func(v int32) bool) int32 {
+	n := len(t.s)
+	if n == 0 {
+		return -1
+	}
+	for i := home(h, n); ; {
+		s := t.s[i]
+		if s == 0 {
+			return -1
+		}
+		if uint32(s>>32) == h {
+			if v := int32(uint32(s)) - 1; match == nil || match(v) {
+				return v
+			}
+		}
+		if i++; i == n {
+			i = 0
+		}
+	}
+}
+
+// Insert adds value v (0 <= v < 1<<31-1) under hash h.
+func (t *Slots) Insert(h uint32, v int32) {
+	if v < 0 || v == 1<<31-1 {
+		panic("compact: Slots value out of range")
+	}
+	// At most 13/16 full, so that a miss probes at most about 15 slots
+	// (two cache lines) on average; grown by a quarter, not doubled.
+	if (t.n+1)*16 > len(t.s)*13 {
+		t.grow(max(8, len(t.s)+len(t.s)/4))
+	}
+	t.place(uint64(h)<<32 | uint64(uint32(v)+1))
+	t.n++
+}
+
+// place puts slot value s into the first free slot from its hash's home.
+func (t *Slots) place(s uint64) {
+	i := home(uint32(s>>32), len(t.s))
+	for t.s[i] != 0 {
+		if i++; i == len(t.s) {
+			i = 0
+		}
+	}
+	t.s[i] = s
+}
+
+// grow rehashes t into n slots (from the hashes they hold).
+func (t *Slots) grow(n int) {
+	old := t.s
+	// The whole size class the allocator rounds n up to.
+	t.s = append([]uint64(nil), make([]uint64, n)...)
+	t.s = t.s[:cap(t.s)]
+	for _, s := range old {
+		if s != 0 {
+			t.place(s)
+		}
+	}
+}
+
+// Len returns how many values t holds.
+func (t *Slots) Len() int { return t.n }
+
+// Index maps 32-byte keys (hashes, public keys) to int32 values in Slots,
+// under a hash of the key's first 4 bytes. The caller keeps the full keys,
+// and checks a candidate's: keys are hashes or keys, so two of them share
+// 4 bytes by chance in a large index, and anyone can grind keys that do,
+// so a key whose prefix another key took first goes to a collision map
+// keyed by the whole key (so ground keys never make a long run of equal
+// hashes in the slots). A lookup is
 //
 //	v, ok := x.Candidate(&k)
 //	if ok && fullKeyOf(v) != k {
 //		v, ok = x.Collided(&k)
 //	}
 //
-// A lookup reads one or two adjacent cache lines of slots, where a Go map
-// reads its header, directory, table and group: with thousands of indexes
-// (one per simulated replica), all cold, that is most of the lookup's
-// cost. Slots are placed by a multiply-shift hash of the prefix with a
-// per-process random multiplier, so keys ground to share a slot region
-// without sharing a prefix do not make long probe runs; the layout is the
-// only thing the random number decides.
+// The hash multiplies the prefix by a per-process random odd number: a
+// bijection, so equal hashes mean equal prefixes, and keys ground to share
+// a slot region without sharing a prefix cannot be chosen in advance; the
+// layout is the only thing the random number decides.
 //
 // Keys are never removed. The zero Index is empty and ready to use.
 type Index[K ~[32]byte] struct {
-	slots []uint64    // 0 = empty, else prefix<<32 | (value+1)
-	n     int         // slots in use
+	slots Slots
 	coll  map[K]int32 // the later keys with a taken prefix (nil until one)
 }
 
-// mult is the hash's multiplier: random and odd.
-var mult = rand.Uint64() | 1
+// mult is the prefix hash's multiplier: random and odd.
+var mult = uint32(rand.Uint64()) | 1
 
-func prefix[K ~[32]byte](k *K) uint32 { return binary.LittleEndian.Uint32((*k)[:4]) }
-
-// home returns the first slot to probe for prefix p among n slots:
-// multiply-shift hashing, then a multiply to map it onto [0, n).
-func home(p uint32, n int) int {
-	h := uint32((uint64(p) * mult) >> 32)
-	return int((uint64(h) * uint64(n)) >> 32)
-}
+// prefixHash returns the slot hash of k: its first 4 bytes times mult.
+func prefixHash[K ~[32]byte](k *K) uint32 { return binary.LittleEndian.Uint32((*k)[:4]) * mult }
 
 // Candidate returns the value of the first key added with k's prefix:
 // k's, if that key is k.
 func (x *Index[K]) Candidate(k *K) (int32, bool) {
-	v := x.lookup(prefix(k))
+	v := x.slots.Find(prefixHash(k), nil)
 	return v, v >= 0
 }
 
@@ -63,27 +137,7 @@ func (x *Index[K]) Candidate(k *K) (int32, bool) {
 func (x *Index[K]) Candidates(ks []K, out []int32) {
 	out = out[:len(ks)]
 	for i := range ks {
-		out[i] = x.lookup(prefix(&ks[i]))
-	}
-}
-
-// lookup returns the value in the slot of prefix p, or -1.
-func (x *Index[K]) lookup(p uint32) int32 {
-	n := len(x.slots)
-	if n == 0 {
-		return -1
-	}
-	for i := home(p, n); ; {
-		s := x.slots[i]
-		switch {
-		case s == 0:
-			return -1
-		case uint32(s>>32) == p:
-			return int32(uint32(s)) - 1
-		}
-		if i++; i == n {
-			i = 0
-		}
+		out[i] = x.slots.Find(prefixHash(&ks[i]), nil)
 	}
 }
 
@@ -95,51 +149,21 @@ func (x *Index[K]) Collided(k *K) (int32, bool) {
 
 // Add adds key k, which must not be in x, with value v (0 <= v < 1<<31-1).
 func (x *Index[K]) Add(k *K, v int32) {
-	if v < 0 || v == 1<<31-1 {
-		panic("compact: Index value out of range")
-	}
 	if _, taken := x.Candidate(k); taken {
+		if v < 0 || v == 1<<31-1 {
+			panic("compact: Index value out of range")
+		}
 		if x.coll == nil {
 			x.coll = make(map[K]int32)
 		}
 		x.coll[*k] = v
 		return
 	}
-	// At most 13/16 full, so that a miss probes at most about 15 slots
-	// (two cache lines) on average; grown by a quarter, not doubled.
-	if (x.n+1)*16 > len(x.slots)*13 {
-		x.grow(max(8, len(x.slots)+len(x.slots)/4))
-	}
-	x.place(prefix(k), v)
-	x.n++
-}
-
-// place puts (p, v) into the first free slot from p's home.
-func (x *Index[K]) place(p uint32, v int32) {
-	i := home(p, len(x.slots))
-	for x.slots[i] != 0 {
-		if i++; i == len(x.slots) {
-			i = 0
-		}
-	}
-	x.slots[i] = uint64(p)<<32 | uint64(uint32(v)+1)
-}
-
-// grow rehashes x into n slots.
-func (x *Index[K]) grow(n int) {
-	old := x.slots
-	// The whole size class the allocator rounds n up to.
-	x.slots = append([]uint64(nil), make([]uint64, n)...)
-	x.slots = x.slots[:cap(x.slots)]
-	for _, s := range old {
-		if s != 0 {
-			x.place(uint32(s>>32), int32(uint32(s))-1)
-		}
-	}
+	x.slots.Insert(prefixHash(k), v)
 }
 
 // Len returns how many keys x holds.
-func (x *Index[K]) Len() int { return x.n + len(x.coll) }
+func (x *Index[K]) Len() int { return x.slots.Len() + len(x.coll) }
 
 // Collisions returns how many keys are in the collision map.
 func (x *Index[K]) Collisions() int { return len(x.coll) }

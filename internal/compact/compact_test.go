@@ -1,6 +1,7 @@
 package compact
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 )
@@ -93,8 +94,8 @@ func TestIndexGrowth(t *testing.T) {
 		if x.Len() != n+1 {
 			t.Fatalf("Len %d after %d adds", x.Len(), n+1)
 		}
-		if x.n*16 > len(x.slots)*13 {
-			t.Fatalf("%d keys in %d slots: over 13/16", x.n, len(x.slots))
+		if x.slots.n*16 > len(x.slots.s)*13 {
+			t.Fatalf("%d keys in %d slots: over 13/16", x.slots.n, len(x.slots.s))
 		}
 		if n%97 != 0 && n > 40 {
 			continue
@@ -168,13 +169,42 @@ func BenchmarkIndexCold(b *testing.B) {
 		for i := range xs {
 			xs[i] = map[uint32]int32{}
 			for j := range keys {
-				xs[i][prefix(&keys[j])] = int32(j)
+				xs[i][binary.LittleEndian.Uint32(keys[j][:4])] = int32(j)
 			}
 		}
 		for i := 0; b.Loop(); i++ {
-			if _, ok := xs[order[i&(len(order)-1)]][prefix(&keys[i%per])]; !ok {
+			if _, ok := xs[order[i&(len(order)-1)]][binary.LittleEndian.Uint32(keys[i%per][:4])]; !ok {
 				b.Fatal("key missing")
 			}
 		}
 	})
+}
+
+// TestSlotsEqualHashes stores many values under a few hashes, as a
+// table of keys whose hashes collide would, and finds each through match
+// (the caller's key check), through growth; a hash with no value, or no
+// value that match accepts, gives -1.
+func TestSlotsEqualHashes(t *testing.T) {
+	var x Slots
+	hash := func(v int32) uint32 { return uint32(v%5) * 0x9e3779b9 }
+	for v := range int32(600) {
+		x.Insert(hash(v), v)
+		if x.Len() != int(v)+1 {
+			t.Fatalf("Len %d after %d inserts", x.Len(), v+1)
+		}
+	}
+	for v := range int32(600) {
+		if got := x.Find(hash(v), func(w int32) bool { return w == v }); got != v {
+			t.Fatalf("value %d: found %d", v, got)
+		}
+	}
+	if got := x.Find(hash(3), nil); got < 0 || hash(got) != hash(3) {
+		t.Fatalf("Find without match: %d", got)
+	}
+	if got := x.Find(hash(3), func(int32) bool { return false }); got != -1 {
+		t.Fatalf("no value accepted, found %d", got)
+	}
+	if got := x.Find(12345, nil); got != -1 {
+		t.Fatalf("absent hash found %d", got)
+	}
 }
