@@ -801,14 +801,7 @@ func (r *Replica) bigger(p *peer) bool {
 // it and await the answer, or the peer is bigger than us. Peers whose last
 // session failed do not count, so a peer that opens sessions and never
 // streams cannot keep everyone else waiting.
-func (r *Replica) busyExcept(p *peer) bool {
-	for _, q := range r.sorted {
-		if q != p && r.busy(q) {
-			return true
-		}
-	}
-	return false
-}
+func (r *Replica) busyExcept(p *peer) bool { return othersBusy(r.busyPair(), p) }
 
 // busy reports whether a session with q may still bring a lot in (see
 // busyExcept).
@@ -824,19 +817,27 @@ func (r *Replica) busy(q *peer) bool {
 	return false
 }
 
-// busyPair returns the first two busy peers in ID order (nil if fewer):
-// r.busyExcept(p) is then a != nil && (a != p || b != nil).
-func (r *Replica) busyPair() (a, b *peer) {
+// busyPeers holds the first two busy peers in ID order (nil if fewer):
+// enough to answer busyExcept for every peer at once.
+type busyPeers struct{ a, b *peer }
+
+// busyPair returns the first two busy peers in ID order.
+func (r *Replica) busyPair() busyPeers {
+	var bp busyPeers
 	for _, q := range r.sorted {
 		if r.busy(q) {
-			if a != nil {
-				return a, q
+			if bp.a != nil {
+				bp.b = q
+				return bp
 			}
-			a = q
+			bp.a = q
 		}
 	}
-	return a, nil
+	return bp
 }
+
+// othersBusy reports whether a peer other than p is among the busy ones.
+func othersBusy(bp busyPeers, p *peer) bool { return bp.a != nil && (bp.a != p || bp.b != nil) }
 
 // requestSync opens a session with p now, or, if p may hold far more than
 // we do and another session may bring a lot in, as soon as that one is
@@ -874,29 +875,28 @@ func (r *Replica) runDeferred() {
 	list := r.deferList
 	r.deferList = nil
 	slices.SortFunc(list, func(a, b *peer) int { return cmpPeer(a, b.id) })
-	a, b := r.busyPair()
-	othersBusy := func(p *peer) bool { return a != nil && (a != p || b != nil) }
+	busy := r.busyPair()
 	keep := list[:0]
 	for _, p := range list {
 		if m := p.deferred; m != nil {
-			if othersBusy(p) && r.now.Before(p.deferredUntil) {
+			if othersBusy(busy, p) && r.now.Before(p.deferredUntil) {
 				r.deferredAny = true
 			} else {
 				p.deferred = nil
 				r.answerHello(p, m)
-				a, b = r.busyPair()
+				busy = r.busyPair()
 			}
 		}
 		if p.wantSync {
 			switch {
 			case !p.up || p.out != nil:
 				p.wantSync = false
-			case (p.count == 0 || r.bigger(p)) && othersBusy(p) && r.now.Before(p.wantUntil):
+			case (p.count == 0 || r.bigger(p)) && othersBusy(busy, p) && r.now.Before(p.wantUntil):
 				r.deferredAny = true
 			default:
 				p.wantSync = false
 				r.startSync(p)
-				a, b = r.busyPair()
+				busy = r.busyPair()
 			}
 		}
 		if p.deferred != nil || p.wantSync {
