@@ -271,7 +271,7 @@ type authorIndex struct {
 }
 
 // authorTable maps the authors of a gate's accepted changes to their
-// indexes, which it keeps in one slice: per author, an 8-byte index entry
+// indexes, which it keeps in one slice: per author, an 8-byte index slot
 // (compact.Index: the author's key's first 4 bytes, with a collision map
 // for keys ground to share them) and the index itself. The table does not
 // keep the authors: an index's changes, in the graph, name it.

@@ -81,7 +81,7 @@ const (
 // it, so they may run concurrently with each other (for example under a
 // read lock).
 type Graph struct {
-	// index maps every ID to its node number in 8 bytes an entry, by the
+	// index maps every ID to its node number in an 8-byte slot, by the
 	// ID's first 4 bytes (an ID whose prefix another took first, by
 	// chance or by grinding, goes to a collision map; see compact.Index).
 	index   compact.Index[ID]

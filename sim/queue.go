@@ -30,7 +30,7 @@ type event struct {
 	pkind   uint8 // evDeliver: the packet's kind (pkGossip, ...)
 }
 
-// queue is a radix heap of events ordered by (at, seq): a monotone
+// queue is a radix heap of events ordered by time, then scheduling order: a monotone
 // priority queue, which is all a discrete-event engine needs (an event is
 // never scheduled before the one being fired). Every event sits in the
 // bucket numbered by the highest bit in which its time differs from last,
@@ -40,8 +40,9 @@ type event struct {
 // event moves up, so each push is O(1) and each event moves at most 64
 // times, in practice a few; a binary heap paid ~log2(n) cache-missing
 // swaps per pop. Events with equal times always share a bucket, and
-// pushes and moves keep their order, so ties leave in seq order, exactly
-// as a heap ordered by (at, seq) would release them.
+// pushes and moves keep their order, so ties leave in the order they were
+// pushed, exactly as a heap ordered by (time, push number) would release
+// them.
 type queue struct {
 	last int64
 	n    int

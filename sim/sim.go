@@ -658,8 +658,10 @@ func (s *Sim) blocked(a, b int) bool {
 	return false
 }
 
-// transmit puts one packet on the wire from a to b. Only a direct packet
-// is kept in its event (event.pk); a gossip packet is its message number.
+// transmit puts one packet on the wire from a to b. A gossip packet
+// travels as its message number; a direct packet's bytes wait in a slot
+// (see event). Direct packets go only on streams (sendDirect), which
+// deliver each once.
 func (s *Sim) transmit(a, b int, pk packet, hop int32, stream bool) {
 	pa := s.peers[a]
 	size := int64(pk.size())
@@ -686,10 +688,10 @@ func (s *Sim) transmit(a, b int, pk packet, hop int32, stream bool) {
 	}
 	lat := s.latency(a, b, l)
 	ev := event{kind: evDeliver, pkind: pk.kind, node: int32(b), from: int32(a), hop: hop, msg: pk.msg}
-	if pk.kind == pkDirect {
-		ev.aux = s.hold(slot{data: pk.data})
-	}
 	if stream {
+		if pk.kind == pkDirect {
+			ev.aux = s.hold(slot{data: pk.data})
+		}
 		// A stream is reliable and ordered: a loss costs a retransmission
 		// timeout, and nothing overtakes an earlier message.
 		rto := 2*l.Latency.Base + 200*time.Millisecond
@@ -706,6 +708,10 @@ func (s *Sim) transmit(a, b int, pk packet, hop int32, stream bool) {
 		ev.at = at
 		s.push(ev)
 		return
+	}
+	if pk.kind == pkDirect {
+		// A datagram could be lost or duplicated, and its slot with it.
+		panic("sim: a direct packet off a stream")
 	}
 	if s.lost(a, b, l) {
 		s.met.lost++
