@@ -293,6 +293,14 @@ func (t *authorTable) get(gr *crdt.Graph, a crdt.Author) *authorIndex {
 	return &t.ix[k]
 }
 
+// reserve makes room for n more authors.
+func (t *authorTable) reserve(n int) {
+	if n > 0 {
+		t.ix = compact.Grow(t.ix, n, 0)
+		t.keys.Reserve(n)
+	}
+}
+
 // add adds the index x of author a, which get does not know.
 func (t *authorTable) add(a crdt.Author, x authorIndex) {
 	// Grown by a quarter, not by append's doubling: a simulation holds

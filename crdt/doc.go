@@ -184,6 +184,7 @@ type Doc struct {
 	subs      []subscriber
 	nextSub   uint64
 	touched   []touch // scratch for Apply
+	rowsHint  int     // rows to reserve in each new table (Reserve)
 }
 
 type touch struct {
@@ -202,6 +203,16 @@ func NewDoc(opts DocOptions) *Doc {
 		tables: make(map[string]*table),
 		names:  make(map[string]string),
 	}
+}
+
+// Reserve makes room for about changes more changes, and in each table
+// created from now on for about rows rows, so that applying them does not
+// grow the graph and the row indexes step by step. It is a size hint for
+// programs that hold many documents, such as a simulation's replicas, and
+// never changes a result.
+func (d *Doc) Reserve(changes, rows int) {
+	d.g.Reserve(changes)
+	d.rowsHint = max(rows, 0)
 }
 
 // ID returns the document ID.
@@ -317,6 +328,7 @@ func (d *Doc) materialize(node uint32, c *Change, event bool) {
 			if t == nil {
 				name := d.intern(o.Table)
 				t = &table{name: name}
+				t.rows.reserve(d.rowsHint)
 				d.tables[name] = t
 			}
 			lastT = t

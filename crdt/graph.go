@@ -292,6 +292,25 @@ func (g *Graph) Add(id ID, c *Change) error {
 	return err
 }
 
+// Reserve makes room for n more changes (their nodes and index entries,
+// and one parent each; more parents grow the parent list as usual), so
+// that adding them does not grow the graph step by step. It is a size
+// hint: a simulation holds thousands of graphs, and growing each one
+// copies its nodes several times over. It never changes a result.
+func (g *Graph) Reserve(n int) {
+	if n <= 0 {
+		return
+	}
+	if g.n < chunkSize {
+		if len(g.chunks) == 0 {
+			g.chunks = append(g.chunks, nil)
+		}
+		g.chunks[0] = compact.Grow(g.chunks[0], min(n, chunkSize-g.n), chunkSize)
+	}
+	g.parents = compact.Grow(g.parents, n, 0)
+	g.index.Reserve(n)
+}
+
 func (g *Graph) add(id ID, c *Change) (int32, error) {
 	if c == nil {
 		return -1, fmt.Errorf("%w: nil change", ErrInvalid)

@@ -367,3 +367,34 @@ func TestGraphPrefixCollisions(t *testing.T) {
 		}
 	}
 }
+
+// TestDocReserve applies the same histories to documents with and without
+// size hints (too small, exact and too large): the states are the same,
+// and a hint large enough means the graph's first chunk and index are
+// never reallocated.
+func TestDocReserve(t *testing.T) {
+	for seed := uint64(1); seed <= 12; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 9))
+		h := genHistory(t, rng, 2+rng.IntN(4), 30+rng.IntN(60))
+		n := len(h.changes)
+		plain := NewDoc(DocOptions{ID: "doc"})
+		hint := []int{n / 3, n, 2 * n}[seed%3]
+		res := NewDoc(DocOptions{ID: "doc"})
+		res.Reserve(hint, int(seed))
+		first, slots := &res.g.chunks[0][:1][0], res.g.index.Size()
+		for _, hc := range h.changes {
+			if _, err := plain.Apply(hc.id, hc.c); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := res.Apply(hc.id, hc.c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if plain.StateHash() != res.StateHash() || !slices.Equal(plain.Graph().Topo(), res.Graph().Topo()) {
+			t.Fatalf("seed %d: a reserved document differs", seed)
+		}
+		if grew := &res.g.chunks[0][0] != first || res.g.index.Size() != slots; grew != (hint < n) {
+			t.Fatalf("seed %d: hint %d for %d changes: reallocated %v", seed, hint, n, grew)
+		}
+	}
+}

@@ -59,6 +59,14 @@ func (x *rowIndex) get(key string) *rowState {
 	return x.list[i]
 }
 
+// reserve makes room for n more rows.
+func (x *rowIndex) reserve(n int) {
+	if n > 0 {
+		x.list = compact.Grow(x.list, n, 0)
+		x.slots.Reserve(n)
+	}
+}
+
 // add adds rs, whose key x does not hold.
 func (x *rowIndex) add(rs *rowState) {
 	x.list = append(compact.Grow(x.list, 1, 0), rs)

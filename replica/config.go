@@ -152,6 +152,20 @@ type Config struct {
 	// by gossip meanwhile (another replica re-gossiped it first). Negative
 	// publishes at once. Default 1 s.
 	RegossipDelay time.Duration
+
+	// ExpectChanges, ExpectAuthors and ExpectRows are size hints: about
+	// how many changes, from how many authors, the replica will hold, and
+	// how many rows each table will have. New sizes the per-change
+	// structures (the graph's nodes, parents and index, the gate's author
+	// index, the held envelopes, each table's row index) for them up front
+	// instead of growing them as changes arrive: a program holding
+	// thousands of replicas of a known workload, such as the simulator,
+	// saves the copies and the slack of growing each one. Beyond the hint
+	// they grow as usual. Hints never change a result. Each is at most
+	// MaxExpect. Default 0: no hint.
+	ExpectChanges int
+	ExpectAuthors int
+	ExpectRows    int
 }
 
 // DefaultConfig returns the default configuration; set Doc and Key (and
@@ -181,6 +195,10 @@ func DefaultConfig() Config {
 	}
 }
 
+// MaxExpect bounds the size hints (Config.ExpectChanges and the others),
+// so that a mistyped hint fails New instead of allocating gigabytes.
+const MaxExpect = 1 << 24
+
 // ErrConfig is wrapped by New's configuration errors.
 var ErrConfig = errors.New("replica: bad config")
 
@@ -190,6 +208,14 @@ func (c *Config) validate() error {
 	}
 	if len(c.Doc) > crdt.MaxDocIDLen {
 		return fmt.Errorf("%w: Doc is %d bytes, limit %d", ErrConfig, len(c.Doc), crdt.MaxDocIDLen)
+	}
+	for _, h := range []struct {
+		name string
+		v    int
+	}{{"ExpectChanges", c.ExpectChanges}, {"ExpectAuthors", c.ExpectAuthors}, {"ExpectRows", c.ExpectRows}} {
+		if h.v < 0 || h.v > MaxExpect {
+			return fmt.Errorf("%w: %s is %d, want 0 to %d", ErrConfig, h.name, h.v, MaxExpect)
+		}
 	}
 	d := DefaultConfig()
 	if c.Rand == nil {

@@ -146,6 +146,10 @@ func New(cfg Config) (*Replica, error) {
 		}
 	})
 	r.gate = bft.NewGate(cfg.Gate, r.doc)
+	r.gate.Reserve(cfg.ExpectChanges, cfg.ExpectAuthors, cfg.ExpectRows)
+	if cfg.ExpectChanges > 0 {
+		r.envs = compact.Grow(r.envs, cfg.ExpectChanges, 0)
+	}
 	eph, err := ephemeral.NewStore(cfg.Ephemeral)
 	if err != nil {
 		return nil, fmt.Errorf("%w: ephemeral: %w", ErrConfig, err)

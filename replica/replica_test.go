@@ -292,3 +292,35 @@ func TestRestoreTrusted(t *testing.T) {
 		t.Fatalf("corrupt log: err = %v", err)
 	}
 }
+
+// TestExpectHints: size hints out of range fail New with ErrConfig; hints
+// in range leave a replica that works (the simulator's tests check that
+// they change no result).
+func TestExpectHints(t *testing.T) {
+	for _, bad := range []func(*replica.Config){
+		func(c *replica.Config) { c.ExpectChanges = -1 },
+		func(c *replica.Config) { c.ExpectAuthors = replica.MaxExpect + 1 },
+		func(c *replica.Config) { c.ExpectRows = -5 },
+	} {
+		c := replica.DefaultConfig()
+		c.Doc, c.Key = "doc", replicatest.KeyFor(1)
+		bad(&c)
+		if _, err := replica.New(c); !errors.Is(err, replica.ErrConfig) {
+			t.Fatalf("New = %v, want ErrConfig", err)
+		}
+	}
+	r := newTestReplica(t, 1, func(c *replica.Config) { c.ExpectChanges, c.ExpectAuthors, c.ExpectRows = 3, 1, 2 })
+	for v := range 10 {
+		if err := r.Propose(ins(string(rune('a'+v)), int64(v))); err != nil {
+			t.Fatal(err)
+		}
+		r.Tick(replicatest.Epoch.Add(time.Duration(v+1) * time.Second))
+		r.Ready()
+	}
+	if n := r.Doc().Graph().Len(); n != 10 {
+		t.Fatalf("%d changes, want 10", n)
+	}
+	if _, ok := r.Envelope(r.Doc().Graph().Heads()[0]); !ok {
+		t.Fatal("head's envelope not held")
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/convergenode/convergenode/crdt"
 	"github.com/convergenode/convergenode/internal/testhook"
+	"github.com/convergenode/convergenode/replica"
 )
 
 func TestQueueOrder(t *testing.T) {
@@ -482,5 +483,32 @@ func TestInvariantsFire(t *testing.T) {
 				t.Fatalf("no %s violation with %q; got %v", tc.inv, tc.want, s.inv.violations)
 			}
 		})
+	}
+}
+
+// TestSizeHintsChangeNothing runs chaos mixes (restarts, floods, forks)
+// and a rate workload with the replicas' size hints (NodeConfig.Expect)
+// and without, and requires the same report, trace included.
+func TestSizeHintsChangeNothing(t *testing.T) {
+	cfgs := []Config{{Seed: 2, Nodes: 30, Topology: "gossip", Workload: Workload{Rate: 2, Duration: 3 * time.Second, Rows: 5}}}
+	for seed := uint64(20); seed <= 27; seed++ {
+		cfgs = append(cfgs, ChaosConfig(seed))
+	}
+	for _, cfg := range cfgs {
+		if e := expectOf(func() Config { c := cfg; _ = c.validate(); return c }()); e.Changes == 0 || e.Rows == 0 {
+			t.Fatalf("%s: no hint to test: %+v", cfg.Describe(), e)
+		}
+		a := mustRun(t, cfg)
+		tune := cfg.Replica
+		cfg.Factory = ReplicaFactory(func(rc *replica.Config) {
+			if tune != nil {
+				tune(rc)
+			}
+			rc.ExpectChanges, rc.ExpectAuthors, rc.ExpectRows = 0, 0, 0
+		})
+		b := mustRun(t, cfg)
+		if ja, jb := reportSansEvents(t, a), reportSansEvents(t, b); ja != jb || a.Events != b.Events {
+			t.Errorf("%s: with and without size hints differ:\n%s\n---\n%s", cfg.Describe(), ja, jb)
+		}
 	}
 }

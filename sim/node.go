@@ -155,6 +155,17 @@ type NodeConfig struct {
 	// Namespaces are the presence namespaces the node follows in a
 	// filtered topology, for ephemeral.Config.Namespaces (nil: all).
 	Namespaces []string
+	// Expect is the workload's size, for replica.Config.ExpectChanges
+	// and the other size hints: the factory may size the node's state for
+	// it up front. It never changes a result.
+	Expect Expect
+}
+
+// Expect is what the workload is expected to leave on every node: about
+// Changes durable changes from Authors writers, on Rows rows of one table.
+// Byzantine floods and restarts can add more; the figures are hints.
+type Expect struct {
+	Changes, Authors, Rows int
 }
 
 // Factory builds a node. The default is the replica adapter.

@@ -40,6 +40,9 @@ func newReplicaNode(cfg NodeConfig, tune func(*replica.Config)) (*ReplicaNode, e
 	rc.SigCache = cfg.SigCache
 	rc.EnvCache = cfg.EnvCache
 	rc.Ephemeral.Namespaces = cfg.Namespaces
+	rc.ExpectChanges = cfg.Expect.Changes
+	rc.ExpectAuthors = cfg.Expect.Authors
+	rc.ExpectRows = cfg.Expect.Rows
 	if tune != nil {
 		tune(&rc)
 	}

@@ -52,6 +52,7 @@ type Sim struct {
 	h        *blake3.Hasher // see hasher
 	sigCache *bft.SigCache  // shared by every replica and the validator
 	envCache *bft.EnvCache  // shared by every replica
+	expect   Expect         // the workload's size, a hint for the nodes
 
 	trace     uint64 // running FNV-1a trace hash
 	events    uint64
@@ -206,6 +207,7 @@ func New(cfg Config) (*Sim, error) {
 		// reconciliation stream to every other: each has about 16.
 		s.conns = topology.RandomRegular(cfg.Nodes, 16, rand.New(rand.NewPCG(cfg.Seed, 0xc0)))
 	}
+	s.expect = expectOf(s.cfg)
 	for i := 0; i < cfg.Nodes; i++ {
 		if err := s.addPeer(i); err != nil {
 			return nil, err
@@ -269,6 +271,7 @@ func (s *Sim) startNode(p *peer, log [][]byte) error {
 		SigCache:   s.sigCache,
 		EnvCache:   s.envCache,
 		Namespaces: s.scen.Follows(p.i),
+		Expect:     s.expect,
 	})
 	if err != nil {
 		return fmt.Errorf("sim: start node %d: %w", p.i, err)

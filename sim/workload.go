@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/convergenode/convergenode/crdt"
+	"github.com/convergenode/convergenode/replica"
 )
 
 // writers returns the nodes that write: the first Workload.Writers honest
@@ -21,6 +22,33 @@ func (s *Sim) writers() []int {
 		w = w[:n]
 	}
 	return w
+}
+
+// expectOf returns the size of cfg's workload (validated) on each node:
+// the durable changes it writes (expected, for a rate), their authors,
+// and the rows they are expected to touch (r rows drawn c times at random
+// touch r(1-(1-1/r)^c) of them on average).
+func expectOf(cfg Config) Expect {
+	wl := cfg.Workload
+	writers := cfg.Nodes - len(cfg.Byzantine)
+	if wl.Writers > 0 {
+		writers = min(writers, wl.Writers)
+	}
+	writers = max(writers, 0)
+	var c float64
+	if wl.Changes > 0 {
+		c = float64(wl.Changes)
+	} else {
+		c = wl.Rate * wl.Duration.Seconds() * float64(writers)
+	}
+	c = min(c*(1-wl.Ephemeral), replica.MaxExpect)
+	r := float64(wl.Rows)
+	rows := r * (1 - math.Pow(1-1/r, c))
+	return Expect{
+		Changes: int(math.Ceil(c)),
+		Authors: min(writers, int(math.Ceil(c))),
+		Rows:    min(int(math.Ceil(rows)), replica.MaxExpect),
+	}
 }
 
 func (s *Sim) scheduleWorkload() {

@@ -65,6 +65,15 @@ func (t *Slots) Insert(h uint32, v int32) {
 	t.n++
 }
 
+// Reserve makes room for n more values, so that inserting them grows t
+// at most once more than the reservation allows for (a size hint: it
+// never changes what t holds).
+func (t *Slots) Reserve(n int) {
+	if need := (t.n+n)*16/13 + 1; n > 0 && need > len(t.s) {
+		t.grow(need)
+	}
+}
+
 // place puts slot value s into the first free slot from its hash's home.
 func (t *Slots) place(s uint64) {
 	i := home(uint32(s>>32), len(t.s))
@@ -91,6 +100,9 @@ func (t *Slots) grow(n int) {
 
 // Len returns how many values t holds.
 func (t *Slots) Len() int { return t.n }
+
+// Size returns how many slots t has: it changes when t grows.
+func (t *Slots) Size() int { return len(t.s) }
 
 // Index maps 32-byte keys (hashes, public keys) to int32 values in Slots,
 // under a hash of the key's first 4 bytes. The caller keeps the full keys,
@@ -161,6 +173,12 @@ func (x *Index[K]) Add(k *K, v int32) {
 	}
 	x.slots.Insert(prefixHash(k), v)
 }
+
+// Reserve makes room for n more keys (a size hint).
+func (x *Index[K]) Reserve(n int) { x.slots.Reserve(n) }
+
+// Size returns how many slots x has: it changes when x grows.
+func (x *Index[K]) Size() int { return x.slots.Size() }
 
 // Len returns how many keys x holds.
 func (x *Index[K]) Len() int { return x.slots.Len() + len(x.coll) }

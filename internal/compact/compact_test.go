@@ -208,3 +208,33 @@ func TestSlotsEqualHashes(t *testing.T) {
 		t.Fatalf("absent hash found %d", got)
 	}
 }
+
+// TestSlotsReserve checks that after Reserve(n) the next n inserts do not
+// grow the table, on an empty table and on one already holding values,
+// and that every value is still found.
+func TestSlotsReserve(t *testing.T) {
+	var s Slots
+	hash := func(v int32) uint32 { return uint32(v) * 0x9e3779b1 }
+	v := int32(0)
+	for _, n := range []int{100, 1, 7, 1000} {
+		s.Reserve(n)
+		size := len(s.s)
+		for range n {
+			s.Insert(hash(v), v)
+			v++
+		}
+		if len(s.s) != size {
+			t.Fatalf("Reserve(%d): grew from %d to %d slots", n, size, len(s.s))
+		}
+	}
+	s.Reserve(0)
+	s.Reserve(-3)
+	for w := range v {
+		if got := s.Find(hash(w), func(x int32) bool { return x == w }); got != w {
+			t.Fatalf("value %d: Find gives %d", w, got)
+		}
+	}
+	if s.Len() != int(v) {
+		t.Fatalf("Len %d, want %d", s.Len(), v)
+	}
+}
