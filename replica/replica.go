@@ -71,7 +71,10 @@ type Replica struct {
 	pending     []crdt.Op
 	pendingSize int
 
-	peers  map[PeerID]*peer
+	// peerIx finds a peer by ID: positions in byAdd, the peers in the
+	// order added, under a seeded hash of the ID (see peer).
+	peerIx compact.Slots
+	byAdd  []*peer
 	sorted []*peer // the peers in ID order (a peer is never removed)
 	attn   []*peer // the peers tickSync visits (see attend)
 	// deferList holds the peers with put-off work (see runDeferred).
@@ -132,7 +135,6 @@ func New(cfg Config) (*Replica, error) {
 		viaSync: make(map[crdt.ID]struct{}),
 
 		regossipWait: make(map[crdt.ID]struct{}),
-		peers:        make(map[PeerID]*peer),
 		proofs:       make(map[[64]byte]*bft.EquivocationProof),
 		proofsBy:     make(map[crdt.Author]int),
 
@@ -222,8 +224,8 @@ func (r *Replica) hold(id crdt.ID, b []byte) bool {
 
 // Footprint returns the size of the per-peer protocol state.
 func (r *Replica) Footprint() Footprint {
-	f := Footprint{Peers: len(r.peers), PendingOps: len(r.pending)}
-	for _, p := range r.peers {
+	f := Footprint{Peers: len(r.sorted), PendingOps: len(r.pending)}
+	for _, p := range r.sorted {
 		for _, s := range []*session{p.out, p.in} {
 			if s != nil {
 				f.Sessions++
@@ -940,8 +942,8 @@ func (r *Replica) PeerUp(id PeerID) {
 // (without blame); what was last synced is kept for the next PeerUp.
 func (r *Replica) PeerDown(id PeerID) {
 	r.wake()
-	p, ok := r.peers[id]
-	if !ok {
+	p := r.findPeer(id)
+	if p == nil {
 		return
 	}
 	p.up = false
@@ -953,7 +955,7 @@ func (r *Replica) PeerDown(id PeerID) {
 
 // anyUp reports whether a sync stream to some peer is open.
 func (r *Replica) anyUp() bool {
-	for _, p := range r.peers {
+	for _, p := range r.sorted {
 		if p.up {
 			return true
 		}
