@@ -398,3 +398,41 @@ func TestDocReserve(t *testing.T) {
 		}
 	}
 }
+
+// TestNoEventRows: a document made with NoEventRows reaches the same state
+// as one without, and its events (returned and sent to subscribers) name
+// the change but carry no rows.
+func TestNoEventRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	h := genHistory(t, rng, 3, 60)
+	plain := NewDoc(DocOptions{ID: "doc"})
+	bare := NewDoc(DocOptions{ID: "doc", NoEventRows: true})
+	var got []ChangeEvent
+	bare.Subscribe(func(ev ChangeEvent) { got = append(got, ev) })
+	rows := 0
+	for _, hc := range h.changes {
+		pe, err := plain.Apply(hc.id, hc.c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows += len(pe.Rows)
+		be, err := bare.Apply(hc.id, hc.c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if be.ID != hc.id || be.Change != hc.c || be.Rows != nil {
+			t.Fatalf("event %+v for change %s", be, hc.id.Short())
+		}
+	}
+	if rows == 0 {
+		t.Fatal("the history changed no rows")
+	}
+	if plain.StateHash() != bare.StateHash() || len(got) != len(h.changes) {
+		t.Fatalf("states differ, or %d events for %d changes", len(got), len(h.changes))
+	}
+	for _, ev := range got {
+		if ev.Rows != nil {
+			t.Fatal("a subscriber got rows")
+		}
+	}
+}

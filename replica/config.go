@@ -153,6 +153,11 @@ type Config struct {
 	// publishes at once. Default 1 s.
 	RegossipDelay time.Duration
 
+	// NoEventRows leaves the Rows of Ready.Applied's events empty
+	// (crdt.DocOptions.NoEventRows): for a driver that reads only which
+	// changes were applied, such as the simulator. Default false.
+	NoEventRows bool
+
 	// ExpectChanges, ExpectAuthors and ExpectRows are size hints: about
 	// how many changes, from how many authors, the replica will hold, and
 	// how many rows each table will have. New sizes the per-change

@@ -141,7 +141,7 @@ func New(cfg Config) (*Replica, error) {
 		catchingUp: true,
 	}
 	r.author = bft.AuthorOf(cfg.Key.Public().(ed25519.PublicKey))
-	r.doc = crdt.NewDoc(crdt.DocOptions{ID: cfg.Doc, Author: r.author, Now: r.nowMs})
+	r.doc = crdt.NewDoc(crdt.DocOptions{ID: cfg.Doc, Author: r.author, Now: r.nowMs, NoEventRows: cfg.NoEventRows})
 	r.doc.Subscribe(func(ev crdt.ChangeEvent) {
 		if !r.restoring {
 			r.rd.Applied = append(r.rd.Applied, ev)

@@ -40,6 +40,7 @@ func newReplicaNode(cfg NodeConfig, tune func(*replica.Config)) (*ReplicaNode, e
 	rc.SigCache = cfg.SigCache
 	rc.EnvCache = cfg.EnvCache
 	rc.Ephemeral.Namespaces = cfg.Namespaces
+	rc.NoEventRows = true // the simulator reads only the IDs
 	rc.ExpectChanges = cfg.Expect.Changes
 	rc.ExpectAuthors = cfg.Expect.Authors
 	rc.ExpectRows = cfg.Expect.Rows
