@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/convergenode/convergenode/internal/thp"
 	"github.com/convergenode/convergenode/replica"
 	"github.com/convergenode/convergenode/sim"
 	"github.com/schollz/progressbar/v3"
@@ -44,7 +45,7 @@ type options struct {
 	rate, ephemeral, loss, dup, reorder                              float64
 	duration, jitter, settle, syncEvery, partAt, partFor, tick       time.Duration
 	bandwidth                                                        int64
-	jsonOut, regions, burst, progress, quiet                         bool
+	jsonOut, regions, burst, progress, quiet, hugePages              bool
 }
 
 // CLI runs the sim subcommand with args (without the program and
@@ -93,6 +94,7 @@ func CLI(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Int64Var(&o.chaosSeed, "chaos-seed", -1, "run the chaos configuration of this seed (as TestChaos does)")
 	fs.BoolVar(&o.progress, "progress", false, "show a progress bar (default: on for 1000+ nodes)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
+	fs.BoolVar(&o.hugePages, "huge-pages", true, "ask Linux to back the heap with transparent huge pages (large runs spend less time on TLB misses and page faults; results are the same)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -101,6 +103,9 @@ func CLI(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("sim: unexpected arguments %q", fs.Args())
+	}
+	if o.hugePages {
+		defer thp.Start(20 * time.Millisecond)()
 	}
 	if o.scenario != "" {
 		return sim.RunScenarioFile(o.scenario, stdout)

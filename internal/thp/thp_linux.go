@@ -1,0 +1,72 @@
+//go:build linux && (amd64 || arm64)
+
+package thp
+
+import (
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// The Go runtime maps the heap in 64 MiB arenas, upward from a base it
+// chooses at start (randomly, since Go 1.26): Start finds the base from
+// the address of a heap object allocated at once, and advises the 1 TiB
+// above it. Any other mapping in that range is anonymous memory of the
+// process too, for which the advice is as harmless.
+const (
+	arenaSize   = 64 << 20
+	heapSpan    = 1 << 40
+	ballastSize = 1 << 30
+)
+
+// heapBase is the start of the advised range (0 before Start).
+var heapBase uintptr
+
+var sink *[64]byte
+
+// Start advises the heap's address range now and every interval (at least
+// 10 ms) until stop is called; the later calls cover the arenas mapped
+// since. Call it early, while the heap is one arena.
+func Start(interval time.Duration) (stop func()) {
+	if heapBase == 0 {
+		sink = new([64]byte)
+		heapBase = uintptr(unsafe.Pointer(sink)) &^ (arenaSize - 1)
+		// A page faulted before the advice keeps its 2 MiB region in small
+		// pages for good, and the heap grows fastest at start (a simulation
+		// builds its nodes), faster than a ticker catches new arenas. So
+		// map the first GiB of heap now: a large allocation is mapped but
+		// not touched (fresh memory is zero already), and advised before
+		// any of it is used. Once freed, the heap reuses it.
+		ballast := make([]byte, ballastSize)
+		advise()
+		runtime.KeepAlive(ballast)
+		// Free it now, so that the collector's next goal is not set by it.
+		runtime.GC()
+	}
+	advise()
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		t := time.NewTicker(max(interval, 10*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				advise()
+			}
+		}
+	}()
+	return func() { once.Do(func() { close(done) }) }
+}
+
+// advise marks the heap's range MADV_HUGEPAGE. The range has holes (not
+// yet mapped), for which the kernel reports ENOMEM after advising every
+// mapping in it; other errors (a kernel without transparent huge pages)
+// mean there is nothing to do either.
+func advise() {
+	_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, heapBase, heapSpan, syscall.MADV_HUGEPAGE)
+}

@@ -1,0 +1,8 @@
+//go:build !(linux && (amd64 || arm64))
+
+package thp
+
+import "time"
+
+// Start does nothing on this system.
+func Start(interval time.Duration) (stop func()) { return func() {} }
