@@ -41,6 +41,14 @@ func TestCLIJSONDeterministic(t *testing.T) {
 	if a.String() != b.String() || !strings.Contains(a.String(), `"trace_hash"`) {
 		t.Fatalf("JSON differs between runs or lacks the trace hash:\n%s", a.String())
 	}
+	// Huge pages change where memory lives, not what a run does.
+	var c bytes.Buffer
+	if err := CLI(context.Background(), append(args, "--huge-pages"), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.String() != a.String() {
+		t.Fatalf("--huge-pages changed the report:\n%s\n---\n%s", c.String(), a.String())
+	}
 }
 
 func TestCLIScenarioAndErrors(t *testing.T) {
