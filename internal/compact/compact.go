@@ -65,9 +65,8 @@ func (t *Slots) Insert(h uint32, v int32) {
 	t.n++
 }
 
-// Reserve makes room for n more values, so that inserting them grows t
-// at most once more than the reservation allows for (a size hint: it
-// never changes what t holds).
+// Reserve makes room for n more values: inserting them does not grow t
+// (a size hint: it never changes what t holds).
 func (t *Slots) Reserve(n int) {
 	if need := (t.n+n)*16/13 + 1; n > 0 && need > len(t.s) {
 		t.grow(need)

@@ -21,30 +21,32 @@ const (
 	ballastSize = 1 << 30
 )
 
-// heapBase is the start of the advised range (0 before Start).
-var heapBase uintptr
-
-var sink *[64]byte
+var (
+	initOnce sync.Once
+	heapBase uintptr   // the start of the advised range, set by the first Start
+	sink     *[64]byte // the heap object whose address gives heapBase
+)
 
 // Start advises the heap's address range now and every interval (at least
 // 10 ms) until stop is called; the later calls cover the arenas mapped
 // since. Call it early, while the heap is one arena.
 func Start(interval time.Duration) (stop func()) {
-	if heapBase == 0 {
+	initOnce.Do(func() {
 		sink = new([64]byte)
 		heapBase = uintptr(unsafe.Pointer(sink)) &^ (arenaSize - 1)
 		// A page faulted before the advice keeps its 2 MiB region in small
-		// pages for good, and the heap grows fastest at start (a simulation
-		// builds its nodes), faster than a ticker catches new arenas. So
-		// map the first GiB of heap now: a large allocation is mapped but
-		// not touched (fresh memory is zero already), and advised before
-		// any of it is used. Once freed, the heap reuses it.
+		// pages (until khugepaged, which is slow, collapses it), and the
+		// heap grows fastest at start (a simulation builds its nodes),
+		// faster than a ticker catches new arenas. So map the first GiB
+		// of heap now: a large allocation is mapped but not touched
+		// (fresh memory is zero already), and advised before any of it is
+		// used. Once freed, the heap reuses it.
 		ballast := make([]byte, ballastSize)
 		advise()
 		runtime.KeepAlive(ballast)
 		// Free it now, so that the collector's next goal is not set by it.
 		runtime.GC()
-	}
+	})
 	advise()
 	done := make(chan struct{})
 	var once sync.Once
