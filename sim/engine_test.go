@@ -239,7 +239,11 @@ func TestQueueMatchesHeap(t *testing.T) {
 		spans := []int64{1, 8, 1000, 1 << 20, 1 << 40}
 		for step := 0; step < 3000; step++ {
 			if len(h) == 0 || rng.IntN(3) > 0 {
-				for k := rng.IntN(4); k >= 0; k-- {
+				burst := rng.IntN(4)
+				if step%500 == 0 {
+					burst = 3072 // large buckets, emptied and refilled
+				}
+				for k := burst; k >= 0; k-- {
 					seq++
 					e := event{at: now + rng.Int64N(spans[rng.IntN(len(spans))]), aux: seq, node: seq}
 					q.push(e)
