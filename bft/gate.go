@@ -119,15 +119,11 @@ func newGate(cfg GateConfig, doc *crdt.Doc) *Gate {
 	return g
 }
 
-// Reserve makes room for about changes more changes from about authors
-// more authors (in the document's graph and the gate's author index) and
-// for about rows rows in each table the document creates from now on (see
-// crdt.Doc.Reserve). It is a size hint for programs that hold many gates,
-// such as a simulation's replicas, and never changes a result.
-func (g *Gate) Reserve(changes, authors, rows int) {
-	g.doc.Reserve(changes, rows)
-	g.authors.reserve(authors)
-}
+// Reserve makes room in the gate's author index for about authors more
+// authors (the document has its own hint, crdt.Doc.Reserve). It is a size
+// hint for programs that hold many gates, such as a simulation's
+// replicas, and never changes a result.
+func (g *Gate) Reserve(authors int) { g.authors.reserve(authors) }
 
 // Doc returns the gate's document.
 func (g *Gate) Doc() *crdt.Doc { return g.doc }

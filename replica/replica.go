@@ -148,7 +148,8 @@ func New(cfg Config) (*Replica, error) {
 		}
 	})
 	r.gate = bft.NewGate(cfg.Gate, r.doc)
-	r.gate.Reserve(cfg.ExpectChanges, cfg.ExpectAuthors, cfg.ExpectRows)
+	r.doc.Reserve(cfg.ExpectChanges, cfg.ExpectRows)
+	r.gate.Reserve(cfg.ExpectAuthors)
 	if cfg.ExpectChanges > 0 {
 		r.envs = compact.Grow(r.envs, cfg.ExpectChanges, 0)
 	}

@@ -30,9 +30,9 @@ type event struct {
 	pkind   uint8 // evDeliver: the packet's kind (pkGossip, ...)
 }
 
-// queue is a radix heap of events ordered by time, then scheduling order: a monotone
-// priority queue, which is all a discrete-event engine needs (an event is
-// never scheduled before the one being fired). Every event sits in the
+// queue is a radix heap of events ordered by time, then scheduling order:
+// a monotone priority queue, which is all a discrete-event engine needs
+// (an event is never scheduled before the one being fired). Every event sits in the
 // bucket numbered by the highest bit in which its time differs from last,
 // the time of the last event popped: bucket 0 holds the events due at
 // last, in scheduling order; popping from an empty bucket 0 moves the
