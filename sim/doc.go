@@ -27,6 +27,11 @@
 // percentiles, messages and bytes per node, duplicates per delivery, the
 // last delivery hop and inconsistent pairs over time.
 //
+// For scale, ticks that a node says are idle ([Quieter]) are not
+// scheduled, every replica is sized for the workload up front
+// ([NodeConfig.Expect]) and shares one signature cache and one envelope
+// cache with the others; none of this changes a trace.
+//
 // # Usage
 //
 //	rep, err := sim.Run(sim.Config{Seed: 7, Nodes: 100, Topology: "gossip",
