@@ -188,6 +188,12 @@ func (g *Graph) Heads() Version {
 	return slices.Clone(g.heads)
 }
 
+// AppendHeads appends the current heads of g, sorted, to dst and returns
+// the extended slice: Heads without an allocation when dst has room.
+func (g *Graph) AppendHeads(dst []ID) []ID {
+	return append(dst, g.heads...)
+}
+
 // Missing returns the parents of c that g does not hold, sorted.
 func (g *Graph) Missing(c *Change) []ID {
 	var out []ID

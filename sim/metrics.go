@@ -106,10 +106,24 @@ func (s *Sim) onApplied(p *peer, a Applied) {
 // same changes (a hash DAG is closed under parents), and so — the
 // same-set-same-state invariant, checked separately — the same state; the
 // key is much cheaper than hashing the materialised state.
+// headsAppender is a Node that can append its heads to a buffer (see
+// crdt.Graph.AppendHeads): stateOf reads a node's heads after every
+// change it applies, a million times in a run of 10,000 nodes.
+type headsAppender interface {
+	AppendHeads(dst []crdt.ID) []crdt.ID
+}
+
 func (s *Sim) stateOf(p *peer) ([32]byte, int) {
 	if p.dirty {
 		h := s.hasher()
-		for _, id := range p.node.Heads() {
+		var heads []crdt.ID
+		if a, ok := p.node.(headsAppender); ok {
+			s.headsBuf = a.AppendHeads(s.headsBuf[:0])
+			heads = s.headsBuf
+		} else {
+			heads = p.node.Heads()
+		}
+		for _, id := range heads {
 			h.Write(id[:])
 		}
 		h.Sum(p.headsKey[:0])

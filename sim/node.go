@@ -159,6 +159,12 @@ type NodeConfig struct {
 	// and the other size hints: the factory may size the node's state for
 	// it up front. It never changes a result.
 	Expect Expect
+
+	// ready is the simulation's one Ready buffer, which the default
+	// factory's nodes share (nil: the node has its own): the simulator
+	// is done with one node's Ready before it asks another, and a shared
+	// buffer is warm in the cache where 10,000 separate ones are not.
+	ready *Ready
 }
 
 // Expect is what the workload is expected to leave on every node: about

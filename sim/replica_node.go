@@ -15,7 +15,7 @@ import (
 type ReplicaNode struct {
 	R      *replica.Replica
 	author crdt.Author
-	out    Ready // Ready's result, reused: the simulator drops it before the next call
+	out    *Ready // Ready's result, reused: the simulator drops it before the next call
 }
 
 var _ Node = (*ReplicaNode)(nil)
@@ -51,7 +51,10 @@ func newReplicaNode(cfg NodeConfig, tune func(*replica.Config)) (*ReplicaNode, e
 	if err != nil {
 		return nil, err
 	}
-	n := &ReplicaNode{R: r, author: bft.AuthorOf(cfg.Key.Public().(ed25519.PublicKey))}
+	n := &ReplicaNode{R: r, author: bft.AuthorOf(cfg.Key.Public().(ed25519.PublicKey)), out: cfg.ready}
+	if n.out == nil {
+		n.out = new(Ready)
+	}
 	if cfg.Log != nil {
 		if err := r.Restore(cfg.Log); err != nil {
 			return nil, err
@@ -112,7 +115,7 @@ func replicaTopic(t Topic) replica.Topic {
 // Ready implements Node.
 func (n *ReplicaNode) Ready() Ready {
 	rd := n.R.Ready()
-	out := &n.out
+	out := n.out
 	clear(out.Broadcast)
 	clear(out.Send)
 	clear(out.Applied)
@@ -153,6 +156,11 @@ func (n *ReplicaNode) StateHash() [32]byte { return n.R.Doc().StateHash() }
 
 // Heads implements Node.
 func (n *ReplicaNode) Heads() []crdt.ID { return n.R.Doc().Heads() }
+
+// AppendHeads appends the node's heads, sorted, to dst (see Heads).
+func (n *ReplicaNode) AppendHeads(dst []crdt.ID) []crdt.ID {
+	return n.R.Doc().Graph().AppendHeads(dst)
+}
 
 // Has implements Node.
 func (n *ReplicaNode) Has(id crdt.ID) bool { return n.R.Doc().Graph().Has(id) }

@@ -34,11 +34,13 @@ type Sim struct {
 	index    map[string]int // peer ID -> index
 	author   map[crdt.Author]int
 
-	msgs   []*msgInfo // interned gossip messages
-	hot    []hotPeer  // per node: what every delivery reads (see hotPeer)
-	eager  []int      // forward's routing buffers
-	lazy   []int
-	msgIdx map[[32]byte]int32 // content hash -> index into msgs
+	msgs     []*msgInfo // interned gossip messages
+	hot      []hotPeer  // per node: what every delivery reads (see hotPeer)
+	eager    []int      // forward's routing buffers
+	lazy     []int
+	headsBuf []crdt.ID          // stateOf's buffer
+	ready    Ready              // the nodes' shared Ready buffer (see NodeConfig)
+	msgIdx   map[[32]byte]int32 // content hash -> index into msgs
 	// Durable log entries, interned: every node persists the same
 	// envelopes, so a node's log is a list of numbers into logData.
 	logData [][]byte
@@ -272,6 +274,7 @@ func (s *Sim) startNode(p *peer, log [][]byte) error {
 		EnvCache:   s.envCache,
 		Namespaces: s.scen.Follows(p.i),
 		Expect:     s.expect,
+		ready:      &s.ready,
 	})
 	if err != nil {
 		return fmt.Errorf("sim: start node %d: %w", p.i, err)
