@@ -191,6 +191,7 @@ type Doc struct {
 	subs      []subscriber
 	nextSub   uint64
 	touched   []touch // scratch for Apply
+	cellSlab  []cell  // new rows' cells are carved from it (newCells)
 	rowsHint  int     // rows to reserve in each new table (Reserve)
 }
 
@@ -586,7 +587,7 @@ func (d *Doc) Scan(table string) []Row {
 
 func (t *table) liveKeys() []string {
 	keys := make([]string, 0, t.live)
-	for _, rs := range t.rows.list {
+	for rs := range t.rows.all {
 		if rs.alive {
 			keys = append(keys, rs.key)
 		}

@@ -102,6 +102,29 @@ func (d *Doc) dropOlder(rs *rowState, at opRef) {
 	rs.cells = keep
 }
 
+// newCells returns n zero cells, carved from the document's cell slab: a
+// new row's cells cost no allocation of their own, and the cells of rows
+// created one after another sit together. The slice's capacity is n, so
+// an append moves it out of the slab.
+func (d *Doc) newCells(n int) []cell {
+	if cap(d.cellSlab)-len(d.cellSlab) < n {
+		if n > cellSlabMax/4 {
+			return make([]cell, n)
+		}
+		// Twice the last slab, from a few cells up to cellSlabMax: a
+		// document of a few rows spends little on it.
+		d.cellSlab = make([]cell, 0, min(max(2*cap(d.cellSlab), cellSlabMin), cellSlabMax))
+	}
+	k := len(d.cellSlab)
+	d.cellSlab = d.cellSlab[:k+n]
+	return d.cellSlab[k : k+n : k+n]
+}
+
+const (
+	cellSlabMin = 8
+	cellSlabMax = 1024
+)
+
 // applyInsert applies an insert with stamp at. It reports whether the op
 // won (changed the row's state).
 func (d *Doc) applyInsert(rs *rowState, at opRef, cols []Col) bool {
@@ -112,7 +135,7 @@ func (d *Doc) applyInsert(rs *rowState, at opRef, cols []Col) bool {
 	d.dropOlder(rs, at)
 	if len(rs.cells) == 0 {
 		if cap(rs.cells) < len(cols) {
-			rs.cells = make([]cell, len(cols))
+			rs.cells = d.newCells(len(cols))
 		} else {
 			rs.cells = rs.cells[:len(cols)]
 		}

@@ -101,7 +101,7 @@ func (d *Doc) AppendSnapshot(dst []byte) []byte {
 	names := make([]string, 0, len(d.tables))
 	for name, t := range d.tables {
 		names = append(names, name)
-		for _, rs := range t.rows.list {
+		for rs := range t.rows.all {
 			mark(rs.exist)
 			for k := range rs.cells {
 				mark(rs.cells[k].at)
@@ -151,7 +151,9 @@ func (d *Doc) AppendSnapshot(dst []byte) []byte {
 		dst = appendBytes(dst, name)
 		// The base is sorted already: sort the index's rows and merge.
 		rows = rows[:0]
-		rows = append(rows, t.rows.list...)
+		for rs := range t.rows.all {
+			rows = append(rows, rs)
+		}
 		slices.SortFunc(rows, func(a, b *rowState) int { return cmpString(a.key, b.key) })
 		dst = binary.AppendUvarint(dst, uint64(len(rows)+len(t.base)))
 		i, j := 0, 0
