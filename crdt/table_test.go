@@ -38,8 +38,8 @@ func TestRowIndex(t *testing.T) {
 				rs := x.add(key(i))
 				rs.touch = int32(i)
 				added = append(added, rs)
-				if x.slots.Len() != x.n || x.n != i+1 {
-					t.Fatalf("%d rows, %d counted, %d slots in use", i+1, x.n, x.slots.Len())
+				if x.slots.Len() != x.rows.Len() || x.rows.Len() != i+1 {
+					t.Fatalf("%d rows, %d counted, %d slots in use", i+1, x.rows.Len(), x.slots.Len())
 				}
 				if i%50 != 0 && i != tc.n-1 {
 					continue

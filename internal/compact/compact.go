@@ -210,3 +210,74 @@ func Grow[T any](s []T, k, limit int) []T {
 	}
 	return t[:len(s)]
 }
+
+// Stable is a list of values that never move once added: they live in
+// chunks that never grow past their capacity, so a pointer to one stays
+// valid (a slice that grows by copying would leave it on a stale copy),
+// and adding one allocates nothing but, now and then, a chunk. A value is
+// found by its position, a 32-bit number (chunk<<stableBits | offset) that
+// fits a Slots value. Held by value, a list's elements sit together where
+// one allocation each would scatter them over the heap. The zero Stable is
+// empty and ready to use.
+type Stable[T any] struct {
+	chunks [][]T
+	n      int
+}
+
+const (
+	stableBits     = 20
+	stableChunkMax = 1 << stableBits
+	stableChunkMin = 8
+	stableMax      = 1<<31 - 1
+)
+
+// Len returns how many values s holds.
+func (s *Stable[T]) Len() int { return s.n }
+
+// Reserve makes room for n more values: adding them allocates nothing.
+// The rest of the last chunk goes unused if it is too small.
+func (s *Stable[T]) Reserve(n int) {
+	if n <= 0 {
+		return
+	}
+	if k := len(s.chunks) - 1; k >= 0 && cap(s.chunks[k])-len(s.chunks[k]) >= n {
+		return
+	}
+	s.chunks = append(s.chunks, make([]T, 0, min(n, stableChunkMax)))
+}
+
+// Add appends v and returns its position and address. It panics past
+// about two billion values.
+func (s *Stable[T]) Add(v T) (int32, *T) {
+	k := len(s.chunks) - 1
+	if k < 0 || len(s.chunks[k]) == cap(s.chunks[k]) {
+		// A quarter of the values so far: at most a fifth of the space
+		// unused, and a few dozen chunks up to the largest.
+		k++
+		if k<<stableBits > stableMax-stableChunkMax {
+			panic("compact: Stable is full")
+		}
+		s.chunks = append(s.chunks, make([]T, 0, min(max(s.n/4, stableChunkMin), stableChunkMax)))
+	}
+	c := &s.chunks[k]
+	*c = append(*c, v)
+	s.n++
+	off := len(*c) - 1
+	return int32(k<<stableBits | off), &(*c)[off]
+}
+
+// At returns the value at position pos, which Add returned.
+func (s *Stable[T]) At(pos int32) *T {
+	return &s.chunks[pos>>stableBits][pos&(stableChunkMax-1)]
+}
+
+// All yields the values in the order added.
+func (s *Stable[T]) All(yield func(*T) bool) {
+	for _, c := range s.chunks {
+		for i := range c {
+			if !yield(&c[i]) {
+				return
+			}
+		}
+	}
+}

@@ -238,3 +238,42 @@ func TestSlotsReserve(t *testing.T) {
 		t.Fatalf("Len %d, want %d", s.Len(), v)
 	}
 }
+
+// TestStable adds values through many chunks, with a Reserve halfway, and
+// checks that every value stays at the address and position Add returned,
+// and that All yields them in order.
+func TestStable(t *testing.T) {
+	var s Stable[[3]int]
+	var addrs []*[3]int
+	var pos []int32
+	const n = 5000
+	for i := range n {
+		if i == n/2 {
+			s.Reserve(n / 3)
+		}
+		p, a := s.Add([3]int{i, -i, 7})
+		a[2] = i * 2 // written through the address: At must see it
+		addrs, pos = append(addrs, a), append(pos, p)
+		if s.Len() != i+1 {
+			t.Fatalf("Len %d after %d adds", s.Len(), i+1)
+		}
+	}
+	for i := range n {
+		if got := s.At(pos[i]); got != addrs[i] || *got != [3]int{i, -i, i * 2} {
+			t.Fatalf("value %d moved or changed: %v", i, *got)
+		}
+	}
+	i := 0
+	for v := range s.All {
+		if v != addrs[i] {
+			t.Fatalf("All yields value %d out of order", i)
+		}
+		i++
+	}
+	if i != n {
+		t.Fatalf("All yields %d values, want %d", i, n)
+	}
+	if len(s.chunks) > 40 {
+		t.Fatalf("%d chunks for %d values", len(s.chunks), n)
+	}
+}
