@@ -71,10 +71,12 @@ type Replica struct {
 	pending     []crdt.Op
 	pendingSize int
 
-	// peerIx finds a peer by ID: positions in byAdd, the peers in the
-	// order added, under a seeded hash of the ID (see peer).
+	// peerIx finds a peer by ID: positions in peers, the peers in the
+	// order added, under a seeded hash of the ID (see peer). The peers
+	// live by value in one or two chunks, so the loops over them
+	// (busyPair, tickSync) read neighbouring memory.
 	peerIx compact.Slots
-	byAdd  []*peer
+	peers  compact.Stable[peer]
 	sorted []*peer // the peers in ID order (a peer is never removed)
 	attn   []*peer // the peers tickSync visits (see attend)
 	// deferList holds the peers with put-off work (see runDeferred).

@@ -56,10 +56,10 @@ func (r *Replica) peer(id PeerID) *peer {
 	h := peerHash(id)
 	p := r.findPeerHash(id, h)
 	if p == nil {
-		p = &peer{id: id, tokens: float64(r.cfg.ServeBurst), tokensAt: r.now,
-			hellos: helloBurst, hellosAt: r.now}
-		r.byAdd = append(r.byAdd, p)
-		r.peerIx.Insert(h, int32(len(r.byAdd)-1))
+		var pos int32
+		pos, p = r.peers.Add(peer{id: id, tokens: float64(r.cfg.ServeBurst), tokensAt: r.now,
+			hellos: helloBurst, hellosAt: r.now})
+		r.peerIx.Insert(h, pos)
 		// A new slice, so a loop over the old one is not disturbed.
 		i, _ := slices.BinarySearchFunc(r.sorted, id, cmpPeer)
 		r.sorted = slices.Insert(slices.Clip(r.sorted), i, p)
@@ -82,11 +82,11 @@ func peerHash(id PeerID) uint32 { return uint32(maphash.String(peerSeed, string(
 func (r *Replica) findPeer(id PeerID) *peer { return r.findPeerHash(id, peerHash(id)) }
 
 func (r *Replica) findPeerHash(id PeerID, h uint32) *peer {
-	i := r.peerIx.Find(h, func(i int32) bool { return r.byAdd[i].id == id })
+	i := r.peerIx.Find(h, func(i int32) bool { return r.peers.At(i).id == id })
 	if i < 0 {
 		return nil
 	}
-	return r.byAdd[i]
+	return r.peers.At(i)
 }
 
 func cmpPeer(q *peer, id PeerID) int {
