@@ -43,11 +43,18 @@ type event struct {
 // pushes and moves keep their order, so ties leave in the order they were
 // pushed, exactly as a heap ordered by (time, push number) would release
 // them.
+//
+// A peek may move last past the time of the last popped event (RunUntil
+// peeks at the next event, stops before it, and the engine may then
+// schedule something from now): a push earlier than last then re-buckets
+// the queue under its time (rebase), which is rare (API calls between
+// runs) and costs a pass over the queue.
 type queue struct {
-	last int64
-	n    int
-	head int         // first unpopped event of b[0]
-	b    [65][]event // b[i]: at differs from last first in bit i-1 (b[0]: at == last)
+	last   int64
+	popped int64 // the time of the last popped event, when it is not last (see settle)
+	n      int
+	head   int         // first unpopped event of b[0]
+	b      [65][]event // b[i]: at differs from last first in bit i-1 (b[0]: at == last)
 }
 
 func (q *queue) Len() int { return q.n }
@@ -56,17 +63,52 @@ func (q *queue) Len() int { return q.n }
 // (the engine never schedules one: every time it uses is at least now).
 func (q *queue) push(e event) {
 	if e.at < q.last {
-		e.at = q.last
+		e.at = q.early(e.at)
 	}
 	i := bits.Len64(uint64(e.at ^ q.last))
 	q.b[i] = append(q.b[i], e)
 	q.n++
 }
 
+// early makes the queue ready for a push at time at, earlier than last,
+// and returns the time to push it at: no earlier than the last popped
+// event (an earlier one is due at once), and if that is still earlier than
+// last, the queue is re-bucketed under it.
+//
+//go:noinline
+func (q *queue) early(at int64) int64 {
+	floor := q.popped
+	if q.head > 0 {
+		floor = q.last // popped from b[0]
+	}
+	if at = max(at, floor); at >= q.last {
+		return q.last
+	}
+	var all []event
+	all = append(all, q.b[0][q.head:]...)
+	for i := 1; i < len(q.b); i++ {
+		all = append(all, q.b[i]...)
+	}
+	for i := range q.b {
+		q.b[i] = q.b[i][:0]
+	}
+	q.head, q.last = 0, at
+	// Equal times share a bucket, in push order, so they keep it.
+	for _, e := range all {
+		i := bits.Len64(uint64(e.at ^ at))
+		q.b[i] = append(q.b[i], e)
+	}
+	return at
+}
+
 // settle makes b[0] hold the earliest events. The queue is not empty.
 func (q *queue) settle() {
 	if q.head < len(q.b[0]) {
 		return
+	}
+	// The floor for pushes once last moves on (see early).
+	if q.head > 0 {
+		q.popped = q.last
 	}
 	q.b[0], q.head = q.b[0][:0], 0
 	i := 1
