@@ -227,7 +227,7 @@ type Stable[T any] struct {
 const (
 	stableBits     = 20
 	stableChunkMax = 1 << stableBits
-	stableChunkMin = 8
+	stableChunkMin = 4
 	stableMax      = 1<<31 - 1
 )
 
@@ -251,8 +251,9 @@ func (s *Stable[T]) Reserve(n int) {
 func (s *Stable[T]) Add(v T) (int32, *T) {
 	k := len(s.chunks) - 1
 	if k < 0 || len(s.chunks[k]) == cap(s.chunks[k]) {
-		// A quarter of the values so far: at most a fifth of the space
-		// unused, and a few dozen chunks up to the largest.
+		// A quarter of the values so far (at least four: a replica's dozen
+		// peers fill three chunks): at most a fifth of the space unused,
+		// and a few dozen chunks up to the largest.
 		k++
 		if k<<stableBits > stableMax-stableChunkMax {
 			panic("compact: Stable is full")
