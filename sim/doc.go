@@ -29,8 +29,9 @@
 //
 // For scale, ticks that a node says are idle ([Quieter]) are not
 // scheduled, every replica is sized for the workload up front
-// ([NodeConfig.Expect]) and shares one signature cache and one envelope
-// cache with the others; none of this changes a trace.
+// ([NodeConfig.Expect]) and shares one signature cache, one envelope
+// cache and one Ready buffer with the others, and the event queue's
+// buckets share their arrays; none of this changes a trace.
 //
 // # Usage
 //
