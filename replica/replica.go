@@ -33,6 +33,10 @@ type Replica struct {
 	eph    *ephemeral.Store
 	author crdt.Author
 	now    time.Time
+	// epoch is the first time Tick was given; tick is now as a tick (the
+	// compact time of the replica's per-peer state).
+	epoch time.Time
+	tick  tick
 	// quietUntil: until then a Tick has nothing to do but advance now
 	// (see quietDeadline). Every input but Tick clears it.
 	quietUntil time.Time
@@ -471,7 +475,11 @@ func (r *Replica) DeletePresence(ns, key string) error {
 // starts the periodic reconciliation with a random peer.
 func (r *Replica) Tick(now time.Time) {
 	if now.After(r.now) {
+		if r.now.IsZero() {
+			r.epoch = now
+		}
 		r.now = now
+		r.tick = tick(now.Sub(r.epoch))
 	}
 	if r.now.Before(r.quietUntil) {
 		return
@@ -988,3 +996,11 @@ func (r *Replica) sendSnapshot(p *peer) {
 	}
 	flushItems()
 }
+
+// tick is a time as nanoseconds since the replica's epoch (its first
+// Tick; time.Time.Sub, so a monotonic clock reading is used when there is
+// one): what the replica keeps per peer, in 8 bytes instead of a
+// time.Time's 24. Times before the first Tick are 0.
+type tick int64
+
+func (t tick) add(d time.Duration) tick { return t + tick(d) }
