@@ -78,7 +78,7 @@ func (c *EnvCache) Check(docID string, b []byte, sigs *SigCache) (*Envelope, *Re
 		return nil, rej
 	}
 	e.wire = wire[:len(wire):len(wire)]
-	e.Change.Freeze()
+	e.Change.FreezeWithID(e.ID)
 	c.m.add(id, e)
 	return e, nil
 }

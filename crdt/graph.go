@@ -58,11 +58,10 @@ func (v Version) String() string {
 // were added; since parents must be present first, that order is a causal
 // order, and a node's parents have smaller numbers.
 type gnode struct {
-	id      ID
-	c       *Change
-	lamport uint64 // c.Lamport (copied for cache-friendly comparisons)
-	height  uint32 // 1 + max height of the parents: a strict ancestor has a smaller height
-	pstart  uint32 // the parents' node numbers start at parents[pstart] and end where the next node's start
+	c       *Change // its ID is c.id (see Change.id)
+	lamport uint64  // c.Lamport (copied for cache-friendly comparisons)
+	height  uint32  // 1 + max height of the parents: a strict ancestor has a smaller height
+	pstart  uint32  // the parents' node numbers start at parents[pstart] and end where the next node's start
 }
 
 // Nodes live in fixed-size chunks, so growing a large graph never copies
@@ -122,7 +121,7 @@ func (g *Graph) nodeParents(i int32) []int32 {
 // find returns the node number of id.
 func (g *Graph) find(id ID) (int32, bool) {
 	i, ok := g.index.Candidate(&id)
-	if ok && g.node(i).id != id {
+	if ok && g.node(i).c.id != id {
 		i, ok = g.index.Collided(&id)
 	}
 	if !ok {
@@ -171,7 +170,7 @@ func (g *Graph) Node(i int32) (ID, *Change) {
 		panic(fmt.Sprintf("crdt: graph node %d out of range [0, %d)", i, g.n))
 	}
 	n := g.node(i)
-	return n.id, n.c
+	return n.c.id, n.c
 }
 
 // Get returns the change id, if g holds it. The change must not be modified.
@@ -263,7 +262,7 @@ func (g *Graph) resolve(c *Change) bool {
 	all, fixed := true, false
 	for i := range ps {
 		v := idx[i]
-		if v >= 0 && g.node(v).id != ps[i] {
+		if v >= 0 && g.node(v).c.id != ps[i] {
 			// Another ID took this one's prefix: the height read
 			// above was that node's.
 			if w, ok := g.index.Collided(&ps[i]); ok {
@@ -341,7 +340,17 @@ func (g *Graph) add(id ID, c *Change) (int32, error) {
 	if !g.resolve(c) {
 		return -1, fmt.Errorf("%w: change %s lacks %s", ErrMissingParents, id.Short(), shortList(g.Missing(c)))
 	}
-	n := gnode{id: id, c: c, lamport: c.Lamport, height: g.resolvedHeight + 1, pstart: uint32(len(g.parents))}
+	if c.id != id {
+		if c.frozen {
+			// Shared, so not ours to write: keep a copy that knows its ID.
+			cc := *c
+			cc.id = id
+			c = &cc
+		} else {
+			c.id = id
+		}
+	}
+	n := gnode{c: c, lamport: c.Lamport, height: g.resolvedHeight + 1, pstart: uint32(len(g.parents))}
 	g.parents = append(compact.Grow(g.parents, len(c.Parents), 0), g.resolved...)
 	i := int32(g.n)
 	switch {
@@ -600,7 +609,7 @@ func (g *Graph) Since(v Version) []ID {
 	g.sortCausal(out)
 	ids := make([]ID, len(out))
 	for k, i := range out {
-		ids[k] = g.node(i).id
+		ids[k] = g.node(i).c.id
 	}
 	return ids
 }
@@ -616,7 +625,7 @@ func (g *Graph) Topo() []ID {
 	g.sortCausal(idx)
 	ids := make([]ID, len(idx))
 	for k, i := range idx {
-		ids[k] = g.node(i).id
+		ids[k] = g.node(i).c.id
 	}
 	return ids
 }
@@ -642,7 +651,7 @@ func (g *Graph) Past(v Version) ([]ID, error) {
 	g.sortCausal(idx)
 	ids := make([]ID, len(idx))
 	for k, i := range idx {
-		ids[k] = g.node(i).id
+		ids[k] = g.node(i).c.id
 	}
 	return ids, nil
 }
@@ -657,7 +666,7 @@ func (g *Graph) sortCausal(idx []int32) {
 			}
 			return 1
 		}
-		return na.id.Compare(nb.id)
+		return na.c.id.Compare(nb.c.id)
 	})
 }
 

@@ -436,3 +436,50 @@ func TestNoEventRows(t *testing.T) {
 		}
 	}
 }
+
+// TestGraphChangeIDs: the graph reads a node's ID from its change. A change
+// it owns learns its ID on Add; a frozen one it did not see frozen with
+// its ID stays untouched (it may be shared) and the graph keeps a copy that
+// knows it; one frozen with its ID (FreezeWithID) is kept as it is; and a
+// copy of a held change, edited and added under its own ID, answers with
+// that ID, not the one the copy carried over.
+func TestGraphChangeIDs(t *testing.T) {
+	g := NewGraph()
+	own, idOwn := mkChange(g, 1, 1, ZeroID)
+	must(t, g.Add(idOwn, own))
+	if own.id != idOwn {
+		t.Fatal("an owned change did not learn its ID")
+	}
+
+	frozen, idFrozen := mkChange(g, 2, 1, ZeroID, idOwn)
+	frozen.Freeze()
+	must(t, g.Add(idFrozen, frozen))
+	if frozen.id != ZeroID {
+		t.Fatal("a frozen change was written to")
+	}
+	if c, ok := g.Get(idFrozen); !ok || c == frozen || c.MustID() != idFrozen {
+		t.Fatal("the graph does not hold a copy of the frozen change")
+	}
+
+	shared, idShared := mkChange(g, 3, 1, ZeroID, idOwn)
+	shared.FreezeWithID(idShared)
+	must(t, g.Add(idShared, shared))
+	if c, ok := g.Get(idShared); !ok || c != shared {
+		t.Fatal("a change frozen with its ID was copied")
+	}
+
+	edited := *own // carries own's ID
+	edited.Author, edited.Lamport = Author{4}, 2
+	edited.Parents = []ID{idOwn}
+	idEdited := edited.MustID()
+	must(t, g.Add(idEdited, &edited))
+	for i := range int32(g.Len()) {
+		id, c := g.Node(i)
+		if j, ok := g.Index(id); c.MustID() != id || !ok || j != i {
+			t.Fatalf("node %d: ID %s, change hashes to %s", i, id.Short(), c.MustID().Short())
+		}
+	}
+	if _, ok := g.Index(idEdited); !ok {
+		t.Fatal("edited copy not found by its ID")
+	}
+}

@@ -87,7 +87,7 @@ func (d *Doc) cmpStamp(a, b opRef) int {
 		}
 		return 1
 	}
-	return na.id.Compare(nb.id)
+	return na.c.id.Compare(nb.c.id)
 }
 
 // dropOlder removes the cells of rs older than at.

@@ -117,7 +117,7 @@ func (d *Doc) AppendSnapshot(dst []byte) []byte {
 	}
 	slices.Sort(names)
 	slices.SortFunc(nodes, func(a, b uint32) int {
-		return d.g.node(int32(a - 1)).id.Compare(d.g.node(int32(b - 1)).id)
+		return d.g.node(int32(a - 1)).c.id.Compare(d.g.node(int32(b - 1)).c.id)
 	})
 	for k, n := range nodes {
 		refOf[n] = uint32(k) + 1
@@ -134,7 +134,7 @@ func (d *Doc) AppendSnapshot(dst []byte) []byte {
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(nodes)))
 	for _, n := range nodes {
-		id := d.g.node(int32(n - 1)).id
+		id := d.g.node(int32(n - 1)).c.id
 		dst = append(dst, id[:]...)
 	}
 	ref := func(dst []byte, at opRef) []byte {
@@ -554,12 +554,12 @@ func (l *snapLoader) op(r SnapshotRef, key []byte) (*Op, opRef, error) {
 	at := opRef{node: l.nodes[r.Change-1], i: r.Op}
 	c := l.d.g.node(int32(at.node - 1)).c
 	if int(r.Op) >= len(c.Ops) {
-		return nil, at, fmt.Errorf("%w: change %s has no op %d", ErrInvalid, l.d.g.node(int32(at.node-1)).id.Short(), r.Op)
+		return nil, at, fmt.Errorf("%w: change %s has no op %d", ErrInvalid, l.d.g.node(int32(at.node-1)).c.id.Short(), r.Op)
 	}
 	o := &c.Ops[r.Op]
 	if o.Table != l.t.name || o.Row != string(key) {
 		return nil, at, fmt.Errorf("%w: op %d of %s is on %s/%s, not %s/%s", ErrInvalid, r.Op,
-			l.d.g.node(int32(at.node-1)).id.Short(), o.Table, o.Row, l.t.name, key)
+			l.d.g.node(int32(at.node-1)).c.id.Short(), o.Table, o.Row, l.t.name, key)
 	}
 	return o, at, nil
 }
