@@ -291,7 +291,9 @@ func (g *Graph) resolve(c *Change) bool {
 // only checks what the graph relies on (sorted, unique parents). Every
 // parent must already be in g (otherwise the error wraps
 // ErrMissingParents and names them); a change already in g gives
-// ErrDuplicate. g keeps c: it must not be modified afterwards.
+// ErrDuplicate. g keeps c: it must not be modified afterwards. Add records
+// id in c, where the graph reads it from; a frozen c that does not carry
+// id already (Change.FreezeWithID) is not written to: g keeps a copy.
 func (g *Graph) Add(id ID, c *Change) error {
 	_, err := g.add(id, c)
 	return err
