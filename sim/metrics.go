@@ -48,6 +48,18 @@ func newMetrics(s *Sim) *metrics {
 	return &metrics{s: s, changes: make(map[crdt.ID]*changeInfo), convergedAt: -1}
 }
 
+// reserve makes room for n deliveries (the workload's changes times the
+// nodes: ten million at 100,000 nodes, where growing the two lists by
+// doubling copied them several times and left up to half unused), at most
+// maxReserveDeliveries.
+func (m *metrics) reserve(n int) {
+	n = min(max(n, 0), maxReserveDeliveries)
+	m.lat = slices.Grow(m.lat, n)
+	m.hops = slices.Grow(m.hops, n)
+}
+
+const maxReserveDeliveries = 1 << 25
+
 func (m *metrics) change(id crdt.ID) *changeInfo {
 	ci := m.changes[id]
 	if ci == nil {

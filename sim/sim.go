@@ -212,6 +212,7 @@ func New(cfg Config) (*Sim, error) {
 		s.conns = topology.RandomRegular(cfg.Nodes, 16, rand.New(rand.NewPCG(cfg.Seed, 0xc0)))
 	}
 	s.expect = expectOf(s.cfg)
+	s.met.reserve(s.expect.Changes * cfg.Nodes)
 	keys := nodeKeys(cfg.Seed, cfg.Nodes)
 	for i := 0; i < cfg.Nodes; i++ {
 		if err := s.addPeer(i, keys[i]); err != nil {
