@@ -66,8 +66,9 @@
 // An [EnvCache] (replica.Config.EnvCache; one per simulation in sim) goes
 // one step further for stage 1 as a whole: it answers a check of bytes
 // identical to ones it accepted before, for the same document, with the
-// same shared, immutable envelope (its change frozen, see
-// crdt.Change.Freeze), so many gates keep one decoded copy of a change.
+// same shared, immutable envelope (its change frozen with its ID, see
+// crdt.Change.FreezeWithID), so many gates keep one decoded copy of a
+// change, and their graphs no copy of its ID.
 // It stores successes only and gives CheckStatelessCached's verdict for
 // every input.
 //
