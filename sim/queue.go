@@ -53,9 +53,9 @@ type queue struct {
 	last   int64
 	popped int64 // the time of the last popped event, when it is not last (see settle)
 	n      int
-	head   int         // first unpopped event of b[0]
-	b      [65][]event // b[i]: at differs from last first in bit i-1 (b[0]: at == last)
-	spare  [][]event   // empty arrays for buckets (see grow)
+	head   int           // first unpopped event of b[0]
+	b      [65][]event   // b[i]: at differs from last first in bit i-1 (b[0]: at == last)
+	spare  [48][][]event // empty arrays for buckets, by size class (see grow)
 }
 
 func (q *queue) Len() int { return q.n }
@@ -75,34 +75,39 @@ func (q *queue) push(e event) {
 	q.n++
 }
 
-// grow returns a larger array holding b's events: the smallest spare one
-// at least twice b's size, or a new one. The arrays of emptied buckets are
-// spare (see settle), so once the queue has been as long as it will get,
-// it allocates nothing: the buckets that fill up take the arrays of the
-// ones that emptied. (Each bucket keeping its own array grew ~200 MB of
-// arrays in a 10,000-node run, the peak's worth several times over.)
+// grow returns a larger array holding b's events: a spare one at least
+// twice b's size, or a new one. The arrays of emptied buckets are spare
+// (see settle), so once the queue has been as long as it will get, it
+// allocates nothing: the buckets that fill up take the arrays of the ones
+// that emptied. (Each bucket keeping its own array grew ~200 MB of arrays
+// in a 10,000-node run, the peak's worth several times over.) Spare
+// arrays are kept by size class (spare[k]: capacity in [2^k, 2^(k+1))),
+// so finding one is a few steps.
 //
 //go:noinline
 func (q *queue) grow(b []event) []event {
-	want, best := max(2*len(b), 64), -1
-	for k, sp := range q.spare {
-		if cap(sp) >= want && (best < 0 || cap(sp) < cap(q.spare[best])) {
-			best = k
+	want := max(2*len(b), 64)
+	var nb []event
+	for k := bits.Len(uint(want - 1)); k < len(q.spare); k++ {
+		if n := len(q.spare[k]); n > 0 {
+			nb, q.spare[k] = q.spare[k][n-1], q.spare[k][:n-1]
+			break
 		}
 	}
-	var nb []event
-	if best >= 0 {
-		nb = q.spare[best]
-		q.spare[best] = q.spare[len(q.spare)-1]
-		q.spare = q.spare[:len(q.spare)-1]
-	} else {
+	if nb == nil {
 		nb = make([]event, 0, want)
 	}
 	nb = append(nb, b...)
-	if cap(b) > 0 {
-		q.spare = append(q.spare, b[:0])
-	}
+	q.putSpare(b)
 	return nb
+}
+
+// putSpare keeps b's array for grow.
+func (q *queue) putSpare(b []event) {
+	if c := cap(b); c > 0 {
+		k := bits.Len(uint(c)) - 1
+		q.spare[k] = append(q.spare[k], b[:0])
+	}
 }
 
 // early makes the queue ready for a push at time at, earlier than last,
@@ -167,7 +172,7 @@ func (q *queue) settle() {
 		q.b[j] = append(b, src[k])
 	}
 	q.b[i] = nil
-	q.spare = append(q.spare, src[:0])
+	q.putSpare(src)
 }
 
 func (q *queue) peek() *event {
