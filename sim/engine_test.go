@@ -346,7 +346,9 @@ type lossyNode struct {
 }
 
 func (n lossyNode) Has(id crdt.ID) bool { return id != n.lost && n.Node.Has(id) }
-func (n lossyNode) Heads() []crdt.ID    { return n.heads }
+func (n lossyNode) AppendHeads(dst []crdt.ID) []crdt.ID {
+	return append(dst, n.heads...)
+}
 
 // TestNoLossCheck: the end-of-run check of lost writes names every honest
 // node that lacks an honest change, each once, also when it asks only one

@@ -116,7 +116,7 @@ func (inv *invariants) checkStates() {
 		if !p.up || p.byz != nil {
 			continue
 		}
-		hk := headsKey(p.node.Heads())
+		hk := headsKey(p.node.AppendHeads(nil))
 		h := s.fullState(p).h
 		if prev, ok := byHeads[hk]; ok {
 			if prev != h {
@@ -243,7 +243,7 @@ func (inv *invariants) checkFinal(converged bool, replay bool) {
 		if c < 0 {
 			continue
 		}
-		k := string(binary.LittleEndian.AppendUint32(nil, uint32(c))) + headsKey(p.node.Heads())
+		k := string(binary.LittleEndian.AppendUint32(nil, uint32(c))) + headsKey(p.node.AppendHeads(nil))
 		g := byKey[k]
 		if g == nil {
 			g = &group{rep: p.node, comp: c}

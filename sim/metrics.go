@@ -113,13 +113,6 @@ func (s *Sim) onApplied(p *peer, a Applied) {
 	}
 }
 
-// headsAppender is a Node that can append its heads to a buffer (see
-// crdt.Graph.AppendHeads): stateOf reads a node's heads after every
-// change it applies, a million times in a run of 10,000 nodes.
-type headsAppender interface {
-	AppendHeads(dst []crdt.ID) []crdt.ID
-}
-
 // stateOf returns the cached change-set key of an up node: a digest of its
 // heads and its number of changes. Two nodes with the same key hold the
 // same changes (a hash DAG is closed under parents), and so — the
@@ -128,14 +121,8 @@ type headsAppender interface {
 func (s *Sim) stateOf(p *peer) ([32]byte, int) {
 	if p.dirty {
 		h := s.hasher()
-		var heads []crdt.ID
-		if a, ok := p.node.(headsAppender); ok {
-			s.headsBuf = a.AppendHeads(s.headsBuf[:0])
-			heads = s.headsBuf
-		} else {
-			heads = p.node.Heads()
-		}
-		for _, id := range heads {
+		s.headsBuf = p.node.AppendHeads(s.headsBuf[:0])
+		for _, id := range s.headsBuf {
 			h.Write(id[:])
 		}
 		h.Sum(p.headsKey[:0])

@@ -66,8 +66,10 @@ type Node interface {
 
 	// StateHash is the hash of the materialised durable state.
 	StateHash() [32]byte
-	// Heads are the node's current heads, sorted.
-	Heads() []crdt.ID
+	// AppendHeads appends the node's current heads, sorted, to dst and
+	// returns the extended slice (the simulator reads them after every
+	// change a node applies, into one buffer).
+	AppendHeads(dst []crdt.ID) []crdt.ID
 	// Has reports whether the change is in the node's DAG.
 	Has(id crdt.ID) bool
 	// Len is the number of changes in the node's DAG.

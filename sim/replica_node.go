@@ -154,10 +154,7 @@ func (n *ReplicaNode) Advance() { n.R.Advance() }
 // StateHash implements Node.
 func (n *ReplicaNode) StateHash() [32]byte { return n.R.Doc().StateHash() }
 
-// Heads implements Node.
-func (n *ReplicaNode) Heads() []crdt.ID { return n.R.Doc().Heads() }
-
-// AppendHeads appends the node's heads, sorted, to dst (see Heads).
+// AppendHeads implements Node.
 func (n *ReplicaNode) AppendHeads(dst []crdt.ID) []crdt.ID {
 	return n.R.Doc().Graph().AppendHeads(dst)
 }
