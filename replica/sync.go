@@ -413,7 +413,7 @@ func (r *Replica) stepChanges(p *peer, m *Message) {
 				}
 			}
 		}
-		missing, ok := r.receive(p, it, true)
+		missing, ok := r.receive(p.id, it, true)
 		if !ok {
 			// Garbage from a peer that vouched for it: drop the session.
 			if s != nil {
