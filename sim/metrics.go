@@ -122,8 +122,8 @@ func (s *Sim) stateOf(p *peer) ([32]byte, int) {
 	if p.dirty {
 		h := s.hasher()
 		s.headsBuf = p.node.AppendHeads(s.headsBuf[:0])
-		for _, id := range s.headsBuf {
-			h.Write(id[:])
+		for i := range s.headsBuf {
+			h.Write(s.headsBuf[i][:]) // not a copy: the copy would escape, an allocation per ID
 		}
 		h.Sum(p.headsKey[:0])
 		p.dirty = false

@@ -11,6 +11,7 @@ import (
 
 	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/crdt"
+	"github.com/convergenode/convergenode/replica"
 	"github.com/convergenode/convergenode/topology"
 	"lukechampine.com/blake3"
 )
@@ -38,6 +39,7 @@ type Sim struct {
 
 	msgs     []*msgInfo // interned gossip messages
 	hot      []hotPeer  // per node: what every delivery reads (see hotPeer)
+	ids      []string   // per node: peers[i].id, dense (a sender's is read per delivery)
 	eager    []int      // forward's routing buffers
 	lazy     []int
 	headsBuf []crdt.ID          // stateOf's buffer
@@ -111,23 +113,27 @@ type hotPeer struct {
 }
 
 type peer struct {
-	up      bool
-	i       int
-	id      string
-	key     ed25519.PrivateKey
-	author  crdt.Author
-	node    Node
-	log     []int32 // durable log: indexes into Sim.logData
-	skew    time.Duration
-	byz     *byzState
-	busy    int64 // uplink busy until
-	restart int   // restarts so far (reseeds the node's RNG)
-
+	up   bool
+	i    int
+	node Node
+	// rn is node's replica when node is a *ReplicaNode (the default
+	// factory's): the engine calls it directly, a load less per input
+	// than through the adapter, each cold in the cache on a big run.
+	rn *replica.Replica
 	// The node's ticks (see wakeTicks): the last one it ran, the one
 	// scheduled next and that event's generation (a tick event of an
 	// older generation was superseded and does nothing).
 	tickGen          int32
 	lastTick, tickAt int64
+
+	id      string
+	key     ed25519.PrivateKey
+	author  crdt.Author
+	log     []int32 // durable log: indexes into Sim.logData
+	skew    time.Duration
+	byz     *byzState
+	busy    int64 // uplink busy until
+	restart int   // restarts so far (reseeds the node's RNG)
 
 	dirty     bool // heads changed since headsKey
 	hashDirty bool // state changed since stateHash
@@ -135,6 +141,40 @@ type peer struct {
 	stateHash [32]byte
 
 	sentMsgs, sentBytes, delivered int64
+}
+
+// step, tick, quietUntil and hasReady call the node, directly if it is a
+// replica (see peer.rn).
+func (p *peer) step(from string, data []byte) error {
+	if p.rn != nil {
+		return p.rn.Step(replica.PeerID(from), data)
+	}
+	return p.node.Step(from, data)
+}
+
+func (p *peer) tick(now time.Time) {
+	if p.rn != nil {
+		p.rn.Tick(now)
+		return
+	}
+	p.node.Tick(now)
+}
+
+func (p *peer) quietUntil() (time.Time, bool) {
+	if p.rn != nil {
+		return p.rn.QuietUntil(), true
+	}
+	if q, ok := p.node.(Quieter); ok {
+		return q.QuietUntil(), true
+	}
+	return time.Time{}, false
+}
+
+func (p *peer) hasReady() bool {
+	if p.rn != nil {
+		return p.rn.HasReady()
+	}
+	return p.node.HasReady()
 }
 
 // msgInfo is one distinct gossip message.
@@ -277,6 +317,7 @@ func (s *Sim) addPeer(i int, key ed25519.PrivateKey) error {
 	s.author[p.author] = i
 	s.peers = append(s.peers, p)
 	s.hot = append(s.hot, hotPeer{})
+	s.ids = append(s.ids, p.id)
 	s.setUp(p, true)
 	if err := s.startNode(p, nil); err != nil {
 		return err
@@ -307,6 +348,10 @@ func (s *Sim) startNode(p *peer, log [][]byte) error {
 		return fmt.Errorf("sim: start node %d: %w", p.i, err)
 	}
 	p.node = n
+	p.rn = nil
+	if rn, ok := n.(*ReplicaNode); ok {
+		p.rn = rn.R
+	}
 	p.dirty = true
 	return nil
 }
@@ -371,7 +416,7 @@ func (s *Sim) regrid(p *peer, catchUp bool) {
 	last := p.lastTick + (s.now-p.lastTick)/te*te // the last tick due at or before now
 	if last > p.lastTick {
 		if catchUp {
-			p.node.Tick(Epoch.Add(time.Duration(last) + p.skew))
+			p.tick(Epoch.Add(time.Duration(last) + p.skew))
 		}
 		p.lastTick = last
 	}
@@ -457,12 +502,12 @@ func (s *Sim) step() bool {
 		te := int64(s.cfg.TickEvery)
 		next := s.now + te
 		if p.up {
-			p.node.Tick(s.nodeNow(p))
+			p.tick(s.nodeNow(p))
 			s.flush(p)
-			if q, ok := p.node.(Quieter); ok && p.up {
+			if until, ok := p.quietUntil(); ok && p.up {
 				// Skip the ticks that would find nothing to do (at most
 				// an hour of them at once).
-				if d := q.QuietUntil().Sub(s.nodeNow(p)); d > 0 {
+				if d := until.Sub(s.nodeNow(p)); d > 0 {
 					if quiet := s.now + int64(min(d, time.Hour)); quiet > next {
 						next += (quiet - next + te - 1) / te * te
 					}
@@ -495,7 +540,7 @@ func (s *Sim) RunUntil(t time.Duration) {
 
 // flush drains a node's Ready output: persist, publish, send, record.
 func (s *Sim) flush(p *peer) {
-	for p.up && p.node.HasReady() {
+	for p.up && p.hasReady() {
 		rd := p.node.Ready()
 		for _, b := range rd.Persist {
 			p.log = append(p.log, s.logEntry(b))
@@ -850,7 +895,7 @@ func (s *Sim) deliver(e event) {
 			return
 		}
 	}
-	p, from := s.peers[e.node], s.peers[e.from]
+	p, from := s.peers[e.node], s.ids[e.from]
 	if e.pkind == pkGossip {
 		if s.hasSeen(e.node, e.msg) {
 			s.met.dups++
@@ -867,20 +912,20 @@ func (s *Sim) deliver(e event) {
 		}
 		mi := s.msgs[e.msg]
 		if mi.ns == "" || s.scen.Subscribed(p.i, mi.ns) {
-			s.stepNode(p, from.id, mi.data, e.hop)
+			s.stepNode(p, from, mi.data, e.hop)
 		}
 		if p.up {
-			s.forward(p, e.msg, from.i, e.hop)
+			s.forward(p, e.msg, int(e.from), e.hop)
 		}
 		return
 	}
-	s.stepNode(p, from.id, s.release(e.aux).data, -1)
+	s.stepNode(p, from, s.release(e.aux).data, -1)
 }
 
 func (s *Sim) stepNode(p *peer, from string, data []byte, hop int32) {
 	s.wakeTicks(p)
 	s.curHop = hop
-	if err := p.node.Step(from, data); err != nil {
+	if err := p.step(from, data); err != nil {
 		s.met.stepErrors++
 	}
 	s.flush(p)
