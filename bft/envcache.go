@@ -77,7 +77,6 @@ func (c *EnvCache) Check(docID string, b []byte, sigs *SigCache) (*Envelope, *Re
 	if rej != nil {
 		return nil, rej
 	}
-	e.wire = wire[:len(wire):len(wire)]
 	e.Change.FreezeWithID(e.ID)
 	c.m.add(id, e)
 	return e, nil

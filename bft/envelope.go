@@ -44,8 +44,9 @@ type Envelope struct {
 	// decoded is set when Change was decoded from Raw (DecodeEnvelope), so
 	// the two are known to match.
 	decoded bool
-	// wire is the encoded envelope when known (envelopes shared by an
-	// EnvCache), so Wire need not encode it again; Raw points into it.
+	// wire is the encoded envelope when known (envelopes made by Sign,
+	// decoded from their wire form, or shared by an EnvCache), so Wire
+	// need not encode it again; Raw points into it.
 	wire []byte
 }
 
@@ -55,13 +56,35 @@ func (e *Envelope) Encode() []byte {
 }
 
 // Wire returns the canonical wire form of e, like [Envelope.Encode], but
-// without a copy when e already holds it (envelopes from an [EnvCache]):
-// the result is then shared and must not be modified.
+// without a copy when e already holds it (envelopes made by [Sign] or
+// decoded from their wire form, see [Envelope.Wired]): the result is then
+// shared and must not be modified.
 func (e *Envelope) Wire() []byte {
 	if e.wire != nil {
 		return e.wire
 	}
 	return e.Encode()
+}
+
+// Wired returns e if it holds its wire form, which every envelope made by
+// [Sign], [DecodeEnvelope], [CheckStateless] or an [EnvCache] does, and
+// otherwise a copy of e that holds it, its Raw pointing into it. A holder
+// of many envelopes keeps them wired: one buffer each for the change bytes
+// and the wire form, and Wire then copies nothing.
+func (e *Envelope) Wired() *Envelope {
+	if e.wire != nil {
+		return e
+	}
+	c := *e
+	c.setWire(e.Encode())
+	return &c
+}
+
+// setWire makes w, e's canonical wire form, e's wire, and Raw a slice of it.
+func (e *Envelope) setWire(w []byte) {
+	w = w[:len(w):len(w)]
+	end := len(w) - len(e.Sig)
+	e.wire, e.Raw = w, w[end-len(e.Raw):end:end]
 }
 
 // AppendEncode appends the canonical wire form of e to dst.
@@ -150,8 +173,24 @@ func DecodeEnvelope(b []byte) (*Envelope, error) {
 	return e, nil
 }
 
-// decodeEnvelope parses the framing only (not the change).
-func decodeEnvelope(b []byte) (*Envelope, *Rejection) { return decodeFraming(b, true) }
+// decodeEnvelope parses the framing only (not the change), of a copy of b
+// that the envelope keeps as its wire form.
+func decodeEnvelope(b []byte) (*Envelope, *Rejection) { return decodeWired(b) }
+
+// decodeWired is decodeFraming of a copy of b, which the envelope keeps as
+// its wire form (b passed the framing's checks, so it is canonical).
+func decodeWired(b []byte) (*Envelope, *Rejection) {
+	if len(b) > MaxEnvelopeSize {
+		return decodeFraming(b, true) // the size rejection, without a copy
+	}
+	w := append([]byte(nil), b...)
+	e, rej := decodeFraming(w, false)
+	if rej != nil {
+		return nil, rej
+	}
+	e.wire = w[:len(w):len(w)]
+	return e, nil
+}
 
 // decodeFraming is decodeEnvelope; Raw is a copy of the change bytes if
 // copyRaw, else a slice of b.

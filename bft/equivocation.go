@@ -159,15 +159,11 @@ func (g *Gate) index(id crdt.ID, c *crdt.Change, env *Envelope, past *writerSnap
 		panic("bft: index a change the document does not hold")
 	}
 	var sig *[64]byte
-	switch {
-	case env == nil:
-	case env.wire != nil:
-		// A shared, immutable envelope (EnvCache): point at its signature
-		// instead of copying it, so many gates keep one copy.
+	if env != nil {
+		// The gate keeps env (see Receive), and envelopes are immutable:
+		// point at its signature instead of copying it, so the gates that
+		// share an envelope (EnvCache) keep one copy.
 		sig = &env.Sig
-	default:
-		s := env.Sig
-		sig = &s
 	}
 	ix := g.authors.get(g.graph, c.Author)
 	if ix == nil {

@@ -31,6 +31,9 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if !bytes.Equal(e.Encode(), b) {
 			t.Fatalf("decoded input does not re-encode to itself")
 		}
+		if w := e.Wire(); !bytes.Equal(w, b) || &w[0] == &b[0] {
+			t.Fatalf("the envelope's wire form is not its own copy of the input")
+		}
 		raw, err := e.Change.Encode()
 		if err != nil || !bytes.Equal(raw, e.Raw) {
 			t.Fatalf("change does not re-encode: %v", err)

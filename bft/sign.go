@@ -50,6 +50,7 @@ func Sign(key ed25519.PrivateKey, c *crdt.Change) (*Envelope, error) {
 	}
 	e := &Envelope{Change: c, ID: crdt.HashChange(raw), Raw: raw, checked: true}
 	copy(e.Sig[:], ed25519.Sign(key, e.ID[:]))
+	e.setWire(e.Encode())
 	return e, nil
 }
 

@@ -37,10 +37,16 @@ func CheckStatelessCached(docID string, b []byte, cache *SigCache) (*Envelope, *
 	return checkStateless(docID, b, true, cache)
 }
 
-// checkStateless is CheckStatelessCached; copyRaw false makes the
-// envelope's Raw point into b instead of a copy.
-func checkStateless(docID string, b []byte, copyRaw bool, cache *SigCache) (*Envelope, *Rejection) {
-	e, rej := decodeFraming(b, copyRaw)
+// checkStateless is CheckStatelessCached; copyB false makes the envelope
+// keep b itself as its wire form (Raw pointing into it) instead of a copy.
+func checkStateless(docID string, b []byte, copyB bool, cache *SigCache) (*Envelope, *Rejection) {
+	var e *Envelope
+	var rej *Rejection
+	if copyB {
+		e, rej = decodeWired(b)
+	} else if e, rej = decodeFraming(b, false); rej == nil {
+		e.wire = b[:len(b):len(b)]
+	}
 	if rej != nil {
 		return nil, rej
 	}

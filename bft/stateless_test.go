@@ -281,3 +281,42 @@ func TestReasonErrs(t *testing.T) {
 		t.Error("RejectNone has an error")
 	}
 }
+
+// TestWired: every way of making an envelope leaves it holding its wire
+// form, Raw inside it; an envelope built by hand gets a wired copy from
+// Wired and is left as it was.
+func TestWired(t *testing.T) {
+	k := testKey(1)
+	e := mustSign(t, k, mkChange(k, 1, 1, crdt.ZeroID, nil))
+	b := e.Encode()
+	checked, rej := CheckStateless(testDoc, b)
+	if rej != nil {
+		t.Fatal(rej)
+	}
+	decoded, err := DecodeEnvelope(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, x := range map[string]*Envelope{"Sign": e, "CheckStateless": checked, "DecodeEnvelope": decoded} {
+		w := x.Wire()
+		if x.Wired() != x || !bytes.Equal(w, b) || &w[0] == &b[0] {
+			t.Fatalf("%s: not wired with its own copy of the wire form", name)
+		}
+		end := len(w) - 64
+		if &x.Raw[len(x.Raw)-1] != &w[end-1] || !bytes.Equal(x.Raw, w[end-len(x.Raw):end]) {
+			t.Fatalf("%s: Raw is not the change bytes inside the wire form", name)
+		}
+	}
+	byHand := &Envelope{Change: e.Change, ID: e.ID, Sig: e.Sig, Raw: bytes.Clone(e.Raw)}
+	raw := byHand.Raw
+	w := byHand.Wired()
+	if w == byHand || byHand.wire != nil || &byHand.Raw[0] != &raw[0] {
+		t.Fatal("Wired changed an envelope without a wire form instead of copying it")
+	}
+	if !bytes.Equal(w.Wire(), b) || !bytes.Equal(w.Raw, raw) || w.ID != e.ID || w.Sig != e.Sig || w.Change != e.Change {
+		t.Fatal("the wired copy differs")
+	}
+	if &w.Raw[0] != &w.Wire()[len(b)-64-len(raw)] {
+		t.Fatal("the wired copy's Raw is not inside its wire form")
+	}
+}
