@@ -34,8 +34,8 @@ type Replica struct {
 	doc      *crdt.Doc
 	envCache *bft.EnvCache // cfg.EnvCache
 	sigCache *bft.SigCache // cfg.SigCache
-	// envs holds the encoded envelope of every change of the document,
-	// by the change's node number in the document's graph
+	// envs holds the envelope of every change of the document (wired:
+	// bft.Envelope.Wired), by the change's node number in the document's graph
 	// (crdt.Graph.Index). A change enters the graph and envs in the same
 	// step (the gate's accepted changes, a trusted replay, a snapshot's
 	// covered changes), so the graph indexes envs by ID, and its
@@ -43,7 +43,7 @@ type Replica struct {
 	// order sessions send them in. A nil entry (or none, past the end) is
 	// a change held without its envelope, treated as not held; no path
 	// makes one today.
-	envs [][]byte
+	envs []*bft.Envelope
 	now  time.Time
 	// quietUntil: until then a Tick has nothing to do but advance now
 	// (see quietDeadline). Every input but Tick clears it.
@@ -216,16 +216,19 @@ func (r *Replica) held(id crdt.ID) ([]byte, int32, bool) {
 	if !ok || int(i) >= len(r.envs) || r.envs[i] == nil {
 		return nil, 0, false
 	}
-	return r.envs[i], i, true
+	return r.envs[i].Wire(), i, true
 }
 
-// hold keeps b as the encoded envelope of id, a change the document has
-// just applied (or loaded from a snapshot). It reports false, keeping
-// nothing, if the replica held it already.
-func (r *Replica) hold(id crdt.ID, b []byte) bool {
-	i, ok := r.doc.Graph().Index(id)
+// hold keeps env, a change the document has just applied (or loaded from
+// a snapshot), and returns its encoded form. It reports false, keeping
+// nothing, if the replica held it already. An envelope is kept, not its
+// bytes: the gate keeps it anyway (bft.Gate.Receive), and a pointer is a
+// third of a slice, in every replica of a simulation.
+func (r *Replica) hold(env *bft.Envelope) ([]byte, bool) {
+	env = env.Wired()
+	i, ok := r.doc.Graph().Index(env.ID)
 	if !ok {
-		panic(fmt.Sprintf("replica: holding change %s, which the document lacks", id.Short()))
+		panic(fmt.Sprintf("replica: holding change %s, which the document lacks", env.ID.Short()))
 	}
 	if n := int(i) + 1; n > len(r.envs) {
 		// Grown by a quarter, not doubled: a simulation holds one per
@@ -234,10 +237,10 @@ func (r *Replica) hold(id crdt.ID, b []byte) bool {
 		r.envs = compact.Grow(r.envs, n-len(r.envs), 0)[:n]
 	}
 	if r.envs[i] != nil {
-		return false
+		return nil, false
 	}
-	r.envs[i] = b
-	return true
+	r.envs[i] = env
+	return env.Wire(), true
 }
 
 // Footprint returns the size of the per-peer protocol state.
@@ -321,7 +324,7 @@ func (r *Replica) Restore(envs [][]byte) error {
 				errs = append(errs, err)
 				continue
 			}
-			r.hold(env.ID, env.Encode())
+			r.hold(env)
 		}
 		r.gate = bft.NewGate(r.cfg.Gate, r.doc)
 		return errors.Join(errs...)
@@ -818,8 +821,8 @@ func (r *Replica) publishSynced(id crdt.ID) {
 // takeResult records what the gate accepted and the proofs it made.
 func (r *Replica) takeResult(from PeerID, res bft.Result) {
 	for _, env := range res.Accepted {
-		b := env.Wire()
-		if !r.hold(env.ID, b) {
+		b, ok := r.hold(env)
+		if !ok {
 			continue
 		}
 		if !r.restoring {

@@ -58,7 +58,7 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 			continue
 		}
 		if _, dup := byID[env.ID]; !dup {
-			entries = append(entries, logEntry{env: env, raw: b})
+			entries = append(entries, logEntry{env: env})
 		}
 		byID[env.ID] = nil // placeholder; pointers are set once entries stops growing
 	}
@@ -119,7 +119,7 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 	defer func() { r.restoring = false }()
 	indexed := make([]*bft.Envelope, 0, len(cov)+len(tail))
 	for _, e := range cov {
-		r.hold(e.env.ID, e.raw)
+		r.hold(e.env)
 		indexed = append(indexed, e.env)
 	}
 	if r.cfg.TrustLog {
@@ -131,7 +131,7 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 				errs = append(errs, err)
 				continue
 			}
-			r.hold(env.ID, e.raw)
+			r.hold(env)
 			indexed = append(indexed, env)
 		}
 		tail = nil
@@ -154,9 +154,8 @@ func (r *Replica) RestoreSnapshot(snap []byte, envs [][]byte) error {
 // logEntry is one distinct change of the log being restored.
 type logEntry struct {
 	env     *bft.Envelope
-	raw     []byte // the stored bytes
-	covered bool   // in the causal past of the snapshot's heads
-	done    bool   // placed by causalOrder
+	covered bool // in the causal past of the snapshot's heads
+	done    bool // placed by causalOrder
 }
 
 // causalOrder returns the entries in the order Restore applies them: a
