@@ -193,6 +193,7 @@ type Doc struct {
 	touched   []touch // scratch for Apply
 	cellSlab  []cell  // new rows' cells are carved from it (newCells)
 	rowsHint  int     // rows to reserve in each new table (Reserve)
+	cellsHint int     // the size of the next cell slab, if larger (Reserve)
 }
 
 type touch struct {
@@ -215,12 +216,14 @@ func NewDoc(opts DocOptions) *Doc {
 
 // Reserve makes room for about changes more changes, and in each table
 // created from now on for about rows rows, so that applying them does not
-// grow the graph and the row indexes step by step. It is a size hint for
-// programs that hold many documents, such as a simulation's replicas, and
-// never changes a result.
+// grow the graph and the row indexes step by step; the next rows created
+// take their cells (one each, at least) from one slab. It is a size hint
+// for programs that hold many documents, such as a simulation's replicas,
+// and never changes a result.
 func (d *Doc) Reserve(changes, rows int) {
 	d.g.Reserve(changes)
 	d.rowsHint = max(rows, 0)
+	d.cellsHint = max(rows, 0)
 }
 
 // ID returns the document ID.

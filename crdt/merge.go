@@ -112,8 +112,14 @@ func (d *Doc) newCells(n int) []cell {
 			return make([]cell, n)
 		}
 		// Twice the last slab, from a few cells up to cellSlabMax: a
-		// document of a few rows spends little on it.
-		d.cellSlab = make([]cell, 0, min(max(2*cap(d.cellSlab), cellSlabMin), cellSlabMax))
+		// document of a few rows spends little on it. A size hint
+		// (Reserve) sets the first slab's size instead, so the expected
+		// rows' cells take one slab, not four of doubling sizes (twice
+		// the cells, in a simulation's every replica). The slab takes the
+		// whole size class the allocator rounds it up to.
+		size := min(max(2*cap(d.cellSlab), cellSlabMin, d.cellsHint), cellSlabMax)
+		d.cellsHint = 0
+		d.cellSlab = append([]cell(nil), make([]cell, size)...)[:0]
 	}
 	k := len(d.cellSlab)
 	d.cellSlab = d.cellSlab[:k+n]

@@ -71,6 +71,23 @@ func TestRowIndex(t *testing.T) {
 
 // TestNewCells: cells carved from the slab are zero, as long as asked, and
 // independent: appending to one never writes into the next.
+// TestNewCellsReserved: after Reserve, the hinted rows' cells come from
+// one slab.
+func TestNewCellsReserved(t *testing.T) {
+	for _, rows := range []int{0, 5, 64, 300, 5000} {
+		d := NewDoc(DocOptions{ID: "cells"})
+		d.Reserve(0, rows)
+		first := d.newCells(1)
+		for range rows - 1 {
+			d.newCells(1)
+		}
+		same := &d.cellSlab[:1][0] == &first[:1][0]
+		if want := rows <= cellSlabMax; same != want {
+			t.Fatalf("%d rows: all in the first slab %v, want %v", rows, same, want)
+		}
+	}
+}
+
 func TestNewCells(t *testing.T) {
 	d := NewDoc(DocOptions{ID: "cells"})
 	var all [][]cell
