@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -25,9 +26,8 @@ type metrics struct {
 	writes, ephemeralWrites                                   int
 
 	changes      map[crdt.ID]*changeInfo
-	applied      [][]uint64 // per node bitset over change indexes
-	lat          []int64    // delivery latencies (ns)
-	hops         []int32    // gossip hop of each delivery (-1: reconciliation)
+	applied      [][]uint64      // per node bitset over change indexes
+	lat          []time.Duration // delivery latencies
 	viaSync      int64
 	lastHop      int32
 	samples      []Sample
@@ -49,13 +49,12 @@ func newMetrics(s *Sim) *metrics {
 }
 
 // reserve makes room for n deliveries (the workload's changes times the
-// nodes: ten million at 100,000 nodes, where growing the two lists by
-// doubling copied them several times and left up to half unused), at most
+// nodes: ten million at 100,000 nodes, where growing the list by doubling
+// copied it several times and left up to half unused), at most
 // maxReserveDeliveries.
 func (m *metrics) reserve(n int) {
 	n = min(max(n, 0), maxReserveDeliveries)
 	m.lat = slices.Grow(m.lat, n)
-	m.hops = slices.Grow(m.hops, n)
 }
 
 const maxReserveDeliveries = 1 << 25
@@ -104,8 +103,7 @@ func (s *Sim) onApplied(p *peer, a Applied) {
 	if ci.honest {
 		p.delivered++ // deliveries of honest writes, for Report.Delivery
 	}
-	m.lat = append(m.lat, s.now-ci.at)
-	m.hops = append(m.hops, s.curHop)
+	m.lat = append(m.lat, time.Duration(s.now-ci.at))
 	if s.curHop < 0 {
 		m.viaSync++
 	} else if s.curHop > m.lastHop {
@@ -186,15 +184,16 @@ func (s *Sim) sample() {
 }
 
 // percentile returns the p-th percentile (0..100) of sorted xs.
-func percentile(xs []int64, p float64) int64 {
+func percentile[T any](xs []T, p float64) T {
 	if len(xs) == 0 {
-		return 0
+		var zero T
+		return zero
 	}
 	k := int(float64(len(xs)-1) * p / 100)
 	return xs[k]
 }
 
-func sortedCopy(xs []int64) []int64 {
+func sortedCopy[T cmp.Ordered](xs []T) []T {
 	c := slices.Clone(xs)
 	slices.Sort(c)
 	return c

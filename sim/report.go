@@ -144,11 +144,11 @@ func Aggregate(reports []Report) Report {
 	a.Latencies = nil
 	a.Violations = nil
 	med := func(f func(r *Report) time.Duration) time.Duration {
-		xs := make([]int64, len(reports))
+		xs := make([]time.Duration, len(reports))
 		for i := range reports {
-			xs[i] = int64(f(&reports[i]))
+			xs[i] = f(&reports[i])
 		}
-		return time.Duration(percentile(sortedCopy(xs), 50))
+		return percentile(sortedCopy(xs), 50)
 	}
 	a.ConvergenceTime = med(func(r *Report) time.Duration { return r.ConvergenceTime })
 	a.LatencyP50 = med(func(r *Report) time.Duration { return r.LatencyP50 })

@@ -267,15 +267,14 @@ func (s *Sim) Finish(replay bool) Report {
 	}
 	if len(m.lat) > 0 {
 		r.DupsPerDelivery = float64(m.dups) / float64(len(m.lat))
+		// One copy, sorted: the report's (ten million latencies at
+		// 100,000 nodes, at the run's peak of memory).
 		lat := sortedCopy(m.lat)
-		r.LatencyP50 = time.Duration(percentile(lat, 50))
-		r.LatencyP90 = time.Duration(percentile(lat, 90))
-		r.LatencyP99 = time.Duration(percentile(lat, 99))
-		r.LatencyMax = time.Duration(lat[len(lat)-1])
-		r.Latencies = make([]time.Duration, len(lat))
-		for i, l := range lat {
-			r.Latencies[i] = time.Duration(l)
-		}
+		r.LatencyP50 = percentile(lat, 50)
+		r.LatencyP90 = percentile(lat, 90)
+		r.LatencyP99 = percentile(lat, 99)
+		r.LatencyMax = lat[len(lat)-1]
+		r.Latencies = lat
 	}
 	// Fold the final states into the trace so a diverging end state shows.
 	for _, p := range s.peers {
