@@ -8,6 +8,9 @@
 // BLAKE3 hash of its canonical encoding, see crdt.HashChange). [Sign]
 // makes an [Envelope] (change, ID, signature, canonical bytes); its wire
 // form is defined at [Envelope] and decoded strictly by [DecodeEnvelope].
+// An envelope made by either keeps its wire form, the change bytes inside
+// it ([Envelope.Wire], [Envelope.Wired]), so a holder of many envelopes
+// keeps one buffer per change.
 //
 // The gate runs cheap checks before expensive ones, and stores nothing
 // before the signature has been verified:

@@ -30,8 +30,10 @@
 // For scale, ticks that a node says are idle ([Quieter]) are not
 // scheduled, every replica is sized for the workload up front
 // ([NodeConfig.Expect]) and shares one signature cache, one envelope
-// cache and one Ready buffer with the others, and the event queue's
-// buckets share their arrays; none of this changes a trace.
+// cache and one Ready buffer with the others, the engine calls a
+// [ReplicaNode]'s replica directly, and the event queue's buckets hold
+// their events in blocks from one free list; none of this changes a
+// trace.
 //
 // # Usage
 //
