@@ -47,6 +47,7 @@ type hashState struct {
 var (
 	hasherPool        = sync.Pool{New: func() any { return &hashState{h: blake3.New(32, nil)} }}
 	changeDomainBytes = []byte(ChangeDomain)
+	stateDomainBytes  = []byte(StateDomain)
 )
 
 // Validate checks the change against the protocol rules and limits that do
