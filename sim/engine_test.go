@@ -548,3 +548,35 @@ func TestRunUntilThenSchedule(t *testing.T) {
 		t.Fatalf("fired at %v, want %v", time.Duration(fired), time.Duration(want))
 	}
 }
+
+// TestFinishKeepsReportLatencies: Finish sorts the delivery latencies in
+// place and shares them with its report; deliveries after it (here: the
+// second half of the workload) must leave that report as it was, and a
+// later Finish counts them too.
+func TestFinishKeepsReportLatencies(t *testing.T) {
+	s, err := New(Config{Seed: 3, Nodes: 24, Topology: "gossip", Workload: Workload{Changes: 12}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.RunFor(time.Second) // the writes go on for 2 s
+	r1 := s.Finish(false)
+	if len(r1.Latencies) == 0 {
+		t.Fatal("no latencies")
+	}
+	want := append([]time.Duration(nil), r1.Latencies...)
+	s.RunToConvergence()
+	r2 := s.Finish(false)
+	for i := range want {
+		if r1.Latencies[i] != want[i] {
+			t.Fatalf("latency %d of the first report changed after it: %v, was %v", i, r1.Latencies[i], want[i])
+		}
+	}
+	if len(r2.Latencies) <= len(want) {
+		t.Fatalf("the second report has %d latencies, want more than %d", len(r2.Latencies), len(want))
+	}
+	for i := 1; i < len(r2.Latencies); i++ {
+		if r2.Latencies[i] < r2.Latencies[i-1] {
+			t.Fatal("the second report's latencies are not sorted")
+		}
+	}
+}
