@@ -48,8 +48,8 @@ type Replica struct {
 	// quietUntil: until then a Tick has nothing to do but advance now
 	// (see quietDeadline). Every input but Tick clears it.
 	quietUntil time.Time
-	// regossipWait holds the IDs in regossipQ not yet heard by gossip
-	// (see regossip).
+	// regossipWait holds the IDs in regossipQ (below) not yet heard by
+	// gossip (see regossip).
 	regossipWait map[crdt.ID]struct{}
 	// viaSync holds the buffered changes that came on a sync stream: they
 	// are re-gossiped once their parents arrive (see regossip).
@@ -61,8 +61,11 @@ type Replica struct {
 	// and what reconciliation brings it now is what it missed, not what
 	// the network missed, so it does not re-gossip.
 	catchingUp bool
-	docID      string // cfg.Doc
-	rd         Ready
+	// regossipQ holds the changes waiting for their re-gossip delay, in
+	// the order they were applied.
+	regossipQ []pendingGossip
+	docID     string // cfg.Doc
+	rd        Ready
 
 	eph    *ephemeral.Store
 	author crdt.Author
@@ -74,9 +77,6 @@ type Replica struct {
 	// waiting maps each change the gate buffered to its parents, so a
 	// session can ask for the missing ancestors of a buffered head.
 	waiting map[crdt.ID][]crdt.ID
-	// regossipQ holds the changes waiting for their re-gossip delay, in
-	// the order they were applied.
-	regossipQ []pendingGossip
 	// regossipTokens is the re-gossip budget (changes), refilled at
 	// RegossipRate per second of Tick time; regossipAt is its last refill.
 	regossipTokens float64
@@ -774,6 +774,12 @@ func (r *Replica) regossip(env *bft.Envelope) {
 
 // heard notes that a change arrived by gossip: no need to re-gossip it.
 func (r *Replica) heard(id crdt.ID) {
+	if len(r.regossipQ) == 0 {
+		// Nothing waits (regossipWait's IDs are in regossipQ), and the
+		// queue's length sits with the fields every Step reads, where the
+		// map's header is a cache miss of its own.
+		return
+	}
 	if _, ok := r.regossipWait[id]; ok {
 		delete(r.regossipWait, id)
 		r.stats.RegossipHeard++
