@@ -631,7 +631,7 @@ func (r *Replica) Step(from PeerID, data []byte) error {
 		// sender's peer record is looked up (or made) only if the change
 		// lacks parents to ask it for: in a simulation of thousands of
 		// replicas, each cold in the cache, the lookup on every change was
-		// a tenth of the 100,000-node run.
+		// nearly a tenth of the 100,000-node run.
 		r.stepChange(from, it)
 		r.runDeferred()
 		return nil

@@ -119,6 +119,8 @@ type peer struct {
 	// rn is node's replica when node is a *ReplicaNode (the default
 	// factory's): the engine calls it directly, a load less per input
 	// than through the adapter, each cold in the cache on a big run.
+	// startNode and Crash keep it in step with node; code that replaces
+	// node otherwise must set it too.
 	rn *replica.Replica
 	// The node's ticks (see wakeTicks): the last one it ran, the one
 	// scheduled next and that event's generation (a tick event of an
