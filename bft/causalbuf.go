@@ -82,14 +82,18 @@ type waitList struct {
 // causalBuf holds verified changes whose parents are missing, within
 // quotas per sending peer, per author and in total. It is a plain data
 // structure: the gate decides what goes in and what comes out.
+//
+// The Gate holds it by value, total first, in the cache line it reads on
+// every change: an empty buffer (the common case) answers has and expire
+// from total without touching its maps or queue.
 type causalBuf struct {
+	total   usage
 	cfg     *GateConfig
 	byID    map[crdt.ID]*bufEntry
 	waiting map[crdt.ID]*waitList
 	fifo    queue // arrival order, which is expiry order (one TTL)
 	peers   map[string]*holder
 	authors map[crdt.Author]*usage
-	total   usage
 }
 
 func newCausalBuf(cfg *GateConfig) *causalBuf {
@@ -102,7 +106,13 @@ func newCausalBuf(cfg *GateConfig) *causalBuf {
 	}
 }
 
-func (b *causalBuf) has(id crdt.ID) bool { _, ok := b.byID[id]; return ok }
+func (b *causalBuf) has(id crdt.ID) bool {
+	if b.total.count == 0 {
+		return false
+	}
+	_, ok := b.byID[id]
+	return ok
+}
 
 func entryCost(e *Envelope) int { return 2*len(e.Raw) + entryOverhead }
 
@@ -174,6 +184,12 @@ func (b *causalBuf) remove(e *bufEntry) {
 	e.removed = true
 	delete(b.byID, e.env.ID)
 	b.total.add(e, -1)
+	if b.total.count == 0 {
+		// Every entry left is removed: drop them now (expire, which
+		// would, does not look at an empty buffer's queue).
+		clear(b.fifo.q)
+		b.fifo.q, b.fifo.head = b.fifo.q[:0], 0
+	}
 	if p := b.peers[e.from]; p != nil {
 		p.add(e, -1)
 		if p.count == 0 {
@@ -256,6 +272,9 @@ func (b *causalBuf) dropWaiters(id crdt.ID) []*bufEntry {
 
 // expire removes and returns the entries whose TTL has passed at now.
 func (b *causalBuf) expire(now time.Time) []*bufEntry {
+	if b.total.count == 0 {
+		return nil
+	}
 	var out []*bufEntry
 	for {
 		e := b.fifo.front()

@@ -214,3 +214,27 @@ func TestAttackFlood(t *testing.T) {
 		t.Fatalf("expiry freed %d", len(exp))
 	}
 }
+
+// TestBufferEmptiedDropsItsQueue: a gate with an empty causal buffer
+// answers Has and expiry without looking at the buffer's queue, so the
+// queue must not keep the entries that left it (their envelopes) either.
+func TestBufferEmptiedDropsItsQueue(t *testing.T) {
+	r := newNode(1, GateConfig{})
+	src := newNode(2, GateConfig{})
+	h1, h2 := src.propose(t), src.propose(t)
+	if res := r.recv("p", h2); !res.Buffered || !r.gate.Has(h2.ID) {
+		t.Fatalf("child without its parent: %+v", res)
+	}
+	if res := r.recv("p", h1); len(res.Accepted) != 2 {
+		t.Fatalf("release: %+v", res)
+	}
+	if n, _ := r.gate.Buffered(); n != 0 || len(r.gate.buf.fifo.q) != 0 || r.gate.buf.fifo.head != 0 {
+		t.Fatalf("emptied buffer keeps %d queued entries (%d live)", len(r.gate.buf.fifo.q), n)
+	}
+	if !r.gate.Has(h1.ID) || !r.gate.Has(h2.ID) {
+		t.Fatal("applied changes not known")
+	}
+	if got := r.gate.Tick(t0.Add(time.Hour)); len(got) != 0 {
+		t.Fatalf("an empty buffer expired %d entries", len(got))
+	}
+}

@@ -22,18 +22,19 @@ const LocalPeer = ""
 // to the Gate and to its Doc, and applies changes to the Doc only through
 // the Gate.
 type Gate struct {
-	cfg     GateConfig
+	// What every change reads first (see causalBuf); cfg last.
 	doc     *crdt.Doc
 	graph   *crdt.Graph
 	docID   string
-	buf     *causalBuf
+	buf     causalBuf
 	authors authorTable
 	writers *writers // nil for an open document
 
 	proofs   map[[2]crdt.ID]*EquivocationProof
 	byAuthor map[crdt.Author]int // proofs held per author
 
-	m Metrics
+	m   Metrics
+	cfg GateConfig
 }
 
 // Result says what one call to [Gate.Receive] (or Local, ReceiveBytes)
@@ -112,7 +113,7 @@ func newGate(cfg GateConfig, doc *crdt.Doc) *Gate {
 		proofs:   make(map[[2]crdt.ID]*EquivocationProof),
 		byAuthor: make(map[crdt.Author]int),
 	}
-	g.buf = newCausalBuf(&g.cfg)
+	g.buf = *newCausalBuf(&g.cfg)
 	if len(cfg.Writers) > 0 {
 		g.writers = newWriters(cfg.Writers)
 	}
