@@ -375,7 +375,7 @@ func TestNoLossCheck(t *testing.T) {
 		lost crdt.ID
 	}{{2, ids[0]}, {7, ids[0]}, {5, ids[1]}} {
 		p := s.peers[x.node]
-		p.node = lossyNode{Node: p.node, lost: x.lost, heads: []crdt.ID{x.lost}}
+		p.setNode(lossyNode{Node: p.node, lost: x.lost, heads: []crdt.ID{x.lost}})
 	}
 	r := s.Finish(false)
 	var got []string
@@ -433,7 +433,7 @@ func TestInvariantsFire(t *testing.T) {
 	}
 	wrap := func(s *Sim, i int, f func(Node) Node) {
 		p := s.peers[i]
-		p.node = f(p.node)
+		p.setNode(f(p.node))
 		p.dirty, p.hashDirty = true, true
 	}
 	anyID := func(s *Sim) crdt.ID {

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"cmp"
 	"slices"
 	"time"
 
@@ -184,17 +183,10 @@ func (s *Sim) sample() {
 }
 
 // percentile returns the p-th percentile (0..100) of sorted xs.
-func percentile[T any](xs []T, p float64) T {
+func percentile(xs []time.Duration, p float64) time.Duration {
 	if len(xs) == 0 {
-		var zero T
-		return zero
+		return 0
 	}
 	k := int(float64(len(xs)-1) * p / 100)
 	return xs[k]
-}
-
-func sortedCopy[T cmp.Ordered](xs []T) []T {
-	c := slices.Clone(xs)
-	slices.Sort(c)
-	return c
 }

@@ -183,18 +183,16 @@ func (q *queue) settle() {
 	q.last = lo
 	// Each event moves to a lower bucket; a block, once read, is free for
 	// them to take.
-	blocks, n := src.blocks, src.n
-	src.blocks, src.n, src.tail = nil, 0, nil
-	q.n -= n
-	for j, bl := range blocks {
-		for k := range bl[:min(blockLen, n-j*blockLen)] {
+	q.n -= src.n
+	for j, bl := range src.blocks {
+		for k := range bl[:min(blockLen, src.n-j*blockLen)] {
 			e := bl[k]
 			q.add(&q.b[bits.Len64(uint64(e.at^lo))], e)
 		}
 		q.free = append(q.free, bl)
-		blocks[j] = nil
+		src.blocks[j] = nil
 	}
-	src.blocks = blocks[:0]
+	src.blocks, src.n, src.tail = src.blocks[:0], 0, nil
 }
 
 func (q *queue) peek() *event {

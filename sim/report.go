@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -148,7 +149,8 @@ func Aggregate(reports []Report) Report {
 		for i := range reports {
 			xs[i] = f(&reports[i])
 		}
-		return percentile(sortedCopy(xs), 50)
+		slices.Sort(xs)
+		return percentile(xs, 50)
 	}
 	a.ConvergenceTime = med(func(r *Report) time.Duration { return r.ConvergenceTime })
 	a.LatencyP50 = med(func(r *Report) time.Duration { return r.LatencyP50 })

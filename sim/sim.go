@@ -119,8 +119,7 @@ type peer struct {
 	// rn is node's replica when node is a *ReplicaNode (the default
 	// factory's): the engine calls it directly, a load less per input
 	// than through the adapter, each cold in the cache on a big run.
-	// startNode and Crash keep it in step with node; code that replaces
-	// node otherwise must set it too.
+	// Set both with setNode.
 	rn *replica.Replica
 	// The node's ticks (see wakeTicks): the last one it ran, the one
 	// scheduled next and that event's generation (a tick event of an
@@ -143,6 +142,14 @@ type peer struct {
 	stateHash [32]byte
 
 	sentMsgs, sentBytes, delivered int64
+}
+
+// setNode makes n p's node (nil: none).
+func (p *peer) setNode(n Node) {
+	p.node, p.rn = n, nil
+	if rn, ok := n.(*ReplicaNode); ok {
+		p.rn = rn.R
+	}
 }
 
 // step, tick, quietUntil and hasReady call the node, directly if it is a
@@ -349,11 +356,7 @@ func (s *Sim) startNode(p *peer, log [][]byte) error {
 	if err != nil {
 		return fmt.Errorf("sim: start node %d: %w", p.i, err)
 	}
-	p.node = n
-	p.rn = nil
-	if rn, ok := n.(*ReplicaNode); ok {
-		p.rn = rn.R
-	}
+	p.setNode(n)
 	p.dirty = true
 	return nil
 }
