@@ -96,8 +96,8 @@ type causalBuf struct {
 	authors map[crdt.Author]*usage
 }
 
-func newCausalBuf(cfg *GateConfig) *causalBuf {
-	return &causalBuf{
+func newCausalBuf(cfg *GateConfig) causalBuf {
+	return causalBuf{
 		cfg:     cfg,
 		byID:    make(map[crdt.ID]*bufEntry),
 		waiting: make(map[crdt.ID]*waitList),

@@ -113,7 +113,7 @@ func newGate(cfg GateConfig, doc *crdt.Doc) *Gate {
 		proofs:   make(map[[2]crdt.ID]*EquivocationProof),
 		byAuthor: make(map[crdt.Author]int),
 	}
-	g.buf = *newCausalBuf(&g.cfg)
+	g.buf = newCausalBuf(&g.cfg)
 	if len(cfg.Writers) > 0 {
 		g.writers = newWriters(cfg.Writers)
 	}
