@@ -51,6 +51,21 @@ func (g *twoGen[K, V]) get(k K, valid func(V) bool) (V, bool) {
 	return zero, false
 }
 
+// peek is get without counting.
+func (g *twoGen[K, V]) peek(k K, valid func(V) bool) (V, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	v, ok := g.cur[k]
+	if !ok {
+		v, ok = g.old[k]
+	}
+	if ok && (valid == nil || valid(v)) {
+		return v, true
+	}
+	var zero V
+	return zero, false
+}
+
 // add keeps v for k unless k has an entry already.
 func (g *twoGen[K, V]) add(k K, v V) {
 	g.mu.Lock()

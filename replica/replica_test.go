@@ -221,6 +221,9 @@ func FuzzStep(f *testing.F) {
 		_ = r.Propose(ins("r", 1))
 		r.Tick(replicatest.Epoch.Add(time.Second))
 		r.PeerUp("p")
+		for st := range replica.PrefetchStages {
+			r.Prefetch(st, data)
+		}
 		_ = r.Step("p", data)
 		_ = r.Step("p", data)
 		r.Tick(replicatest.Epoch.Add(time.Hour))

@@ -7,6 +7,9 @@ package compact
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"unsafe"
+
+	"github.com/convergenode/convergenode/internal/prefetch"
 )
 
 // Slots is an open-addressing table of int32 values under 32-bit hashes,
@@ -279,6 +282,27 @@ func (s *Stable[T]) All(yield func(*T) bool) {
 			if !yield(&c[i]) {
 				return
 			}
+		}
+	}
+}
+
+// Prefetch starts loading the slot where a search for hash h begins (see
+// package prefetch); it changes nothing.
+func (t *Slots) Prefetch(h uint32) {
+	if n := len(t.s); n > 0 {
+		prefetch.Line(unsafe.Pointer(&t.s[home(h, n)]))
+	}
+}
+
+// Prefetch starts loading the slot where a search for k begins.
+func (x *Index[K]) Prefetch(k *K) { x.slots.Prefetch(prefixHash(k)) }
+
+// PrefetchNext starts loading where the next Add puts its value, if the
+// last chunk has room for it.
+func (s *Stable[T]) PrefetchNext() {
+	if k := len(s.chunks) - 1; k >= 0 {
+		if c := s.chunks[k]; len(c) < cap(c) {
+			prefetch.Line(unsafe.Pointer(unsafe.SliceData(c[len(c):])))
 		}
 	}
 }

@@ -277,3 +277,22 @@ func TestStable(t *testing.T) {
 		t.Fatalf("%d chunks for %d values", len(s.chunks), n)
 	}
 }
+
+// The Prefetch methods take empty values and change nothing.
+func TestPrefetchChangesNothing(t *testing.T) {
+	var s Slots
+	var x Index[[32]byte]
+	var st Stable[int]
+	k := [32]byte{1, 2, 3}
+	s.Prefetch(7)
+	x.Prefetch(&k)
+	st.PrefetchNext()
+	x.Add(&k, 5)
+	st.Reserve(8)
+	st.Add(1)
+	x.Prefetch(&k)
+	st.PrefetchNext()
+	if v, ok := x.Candidate(&k); !ok || v != 5 || x.Len() != 1 || st.Len() != 1 || *st.At(0) != 1 {
+		t.Fatalf("changed: %d %v %d %d", v, ok, x.Len(), st.Len())
+	}
+}

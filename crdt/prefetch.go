@@ -1,0 +1,86 @@
+package crdt
+
+import (
+	"unsafe"
+
+	"github.com/convergenode/convergenode/internal/prefetch"
+)
+
+// The Prefetch methods start loading into the CPU's caches what applying
+// a change will read, and change nothing (see package
+// internal/prefetch). They run in stages: stage 0 reads only the
+// receiver's own fields, and each later stage reads what the one before
+// loaded, so a caller that hosts many documents (a simulation's replicas)
+// runs them one after another, some time apart, ahead of the input.
+
+// GraphPrefetchStages is how many stages Graph.Prefetch has.
+const GraphPrefetchStages = 2
+
+// Prefetch runs stage st of loading what adding the change id (c, if not
+// nil) reads (id may be nil: then only what every change reads): the
+// index slots of id and of c's parents, where the node
+// arrays grow, the heads; then the parents' nodes.
+func (g *Graph) Prefetch(st int, id *ID, c *Change) {
+	switch st {
+	case 0:
+		if id != nil {
+			g.index.Prefetch(id)
+		}
+		if c != nil {
+			for k := range c.Parents {
+				g.index.Prefetch(&c.Parents[k])
+			}
+		}
+		if n := len(g.chunks); n > 0 {
+			prefetch.Line(unsafe.Pointer(&g.chunks[n-1]))
+		}
+		if n := len(g.parents); n < cap(g.parents) {
+			prefetch.Line(unsafe.Pointer(unsafe.SliceData(g.parents[n:])))
+		}
+		if len(g.heads) > 0 {
+			prefetch.Lines(unsafe.Pointer(&g.heads[0]), uintptr(len(g.heads))*uintptr(len(ID{})))
+		}
+	case 1:
+		if n := len(g.chunks); n > 0 {
+			if ch := g.chunks[n-1]; len(ch) < cap(ch) {
+				prefetch.Line(unsafe.Pointer(unsafe.SliceData(ch[len(ch):])))
+			}
+		}
+		if c != nil {
+			for k := range c.Parents {
+				if i, ok := g.index.Candidate(&c.Parents[k]); ok && int(i) < g.n {
+					prefetch.Line(unsafe.Pointer(g.node(i)))
+				}
+			}
+		}
+	}
+}
+
+// DocPrefetchStages is how many stages Doc.Prefetch has.
+const DocPrefetchStages = 2
+
+// Prefetch runs stage st of loading what applying c reads beyond the
+// graph: the table the last change wrote and where the next row's cells go; then that
+// table's row slots for c's rows and where its next row goes.
+func (d *Doc) Prefetch(st int, c *Change) {
+	t := d.lastTable
+	if t == nil {
+		return
+	}
+	switch st {
+	case 0:
+		prefetch.Lines(unsafe.Pointer(t), unsafe.Sizeof(*t))
+		if n := len(d.cellSlab); n < cap(d.cellSlab) {
+			prefetch.Line(unsafe.Pointer(unsafe.SliceData(d.cellSlab[n:])))
+		}
+	case 1:
+		t.rows.rows.PrefetchNext()
+		if c != nil {
+			for k := range c.Ops {
+				if o := &c.Ops[k]; o.Table == t.name {
+					t.rows.slots.Prefetch(rowHash(o.Row))
+				}
+			}
+		}
+	}
+}
