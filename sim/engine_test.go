@@ -375,7 +375,7 @@ func TestNoLossCheck(t *testing.T) {
 		lost crdt.ID
 	}{{2, ids[0]}, {7, ids[0]}, {5, ids[1]}} {
 		p := s.peers[x.node]
-		p.setNode(lossyNode{Node: p.node, lost: x.lost, heads: []crdt.ID{x.lost}})
+		s.setNode(p, lossyNode{Node: p.node, lost: x.lost, heads: []crdt.ID{x.lost}})
 	}
 	r := s.Finish(false)
 	var got []string
@@ -433,7 +433,7 @@ func TestInvariantsFire(t *testing.T) {
 	}
 	wrap := func(s *Sim, i int, f func(Node) Node) {
 		p := s.peers[i]
-		p.setNode(f(p.node))
+		s.setNode(p, f(p.node))
 		p.dirty, p.hashDirty = true, true
 	}
 	anyID := func(s *Sim) crdt.ID {
@@ -577,6 +577,68 @@ func TestFinishKeepsReportLatencies(t *testing.T) {
 	for i := 1; i < len(r2.Latencies); i++ {
 		if r2.Latencies[i] < r2.Latencies[i-1] {
 			t.Fatal("the second report's latencies are not sorted")
+		}
+	}
+}
+
+// TestPrefetchChangesNothing: the engine's prefetch (loading the next
+// events' node state ahead) only warms the caches: with and without it,
+// the report, trace included, is the same, on the chaos mixes (Byzantine
+// nodes whose gossip the prefetch parses) and a plain gossip run.
+func TestPrefetchChangesNothing(t *testing.T) {
+	defer func() { prefetchOff = false }()
+	cfgs := []Config{{Seed: 4, Nodes: 200, Topology: "gossip", Workload: Workload{Changes: 60, Ephemeral: 0.2}}}
+	for seed := uint64(30); seed <= 37; seed++ {
+		cfgs = append(cfgs, ChaosConfig(seed))
+	}
+	for _, cfg := range cfgs {
+		prefetchOff = false
+		a := mustRun(t, cfg)
+		prefetchOff = true
+		b := mustRun(t, cfg)
+		if ja, jb := reportSansEvents(t, a), reportSansEvents(t, b); ja != jb || a.Events != b.Events {
+			t.Errorf("%s: with and without prefetch differ:\n%s\n---\n%s", cfg.Describe(), ja, jb)
+		}
+	}
+}
+
+// TestQueueAhead: ahead(k) is the event the k-th next pop returns, for
+// every k the window holds, through pushes that land among the window's
+// events (ties included) and pushes behind it.
+func TestQueueAhead(t *testing.T) {
+	for seed := uint64(1); seed <= 50; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 11))
+		var q queue
+		var h refHeap
+		var seq int32
+		now := int64(0)
+		for step := 0; step < 2000; step++ {
+			if len(h) == 0 || rng.IntN(2) == 0 {
+				seq++
+				// Small spans: most pushes fall among the window's events.
+				e := event{at: now + rng.Int64N([]int64{1, 4, 50, 1 << 20}[rng.IntN(4)]), aux: seq}
+				q.push(e)
+				h.push(e)
+				continue
+			}
+			q.peek() // fills the window
+			var next refHeap
+			next = append(next, h...)
+			for k := 0; ; k++ {
+				a := q.ahead(k)
+				if a == nil {
+					if k < min(winLen, len(h)) {
+						t.Fatalf("seed %d: ahead(%d) nil with %d queued", seed, k, len(h))
+					}
+					break
+				}
+				want := next.pop()
+				if a.at != want.at || a.aux != want.aux {
+					t.Fatalf("seed %d step %d: ahead(%d) = (%d,%d), want (%d,%d)", seed, step, k, a.at, a.aux, want.at, want.aux)
+				}
+			}
+			now = q.pop().at
+			h.pop()
 		}
 	}
 }

@@ -243,7 +243,7 @@ func (s *Sim) Crash(i int) {
 	g := s.conns
 	s.inv.noteCrash(p)
 	s.setUp(p, false)
-	p.setNode(nil)
+	s.setNode(p, nil)
 	s.forget(int32(i)) // the pubsub layer's memory is gone too
 	p.dirty = true
 	s.noteFault()

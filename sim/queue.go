@@ -52,10 +52,22 @@ type event struct {
 // schedule something from now): a push earlier than last then re-buckets
 // the queue under its time (rebase), which is rare (API calls between
 // runs) and costs a pass over the queue.
+//
+// In front of the radix heap, w[wh:] holds the next winLen events in
+// order (more after pushes that fall among them), so the engine can see
+// which nodes its next events go to and start loading their state (see
+// Sim.prefetch). Every event in w comes before every event in the heap:
+// a push earlier than the last of w is inserted in w, after the events of
+// w due at the same time or earlier, and any other push goes to the heap,
+// whose events are all due at or after the last of w and were pushed
+// after it if due at the same time. The order is exactly the heap's.
 type queue struct {
+	w      []event
+	wh     int   // w[wh:] are the window's events
+	fired  int64 // the time of the last event popped from the queue
 	last   int64
-	popped int64 // the time of the last popped event, when it is not last (see settle)
-	n      int
+	popped int64      // the time of the last popped event, when it is not last (see settle)
+	n      int        // events in the heap (not in w)
 	head   int        // first unpopped event of b[0]
 	b      [65]bucket // b[i]: at differs from last first in bit i-1 (b[0]: at == last)
 	free   []*block   // blocks no bucket holds
@@ -80,11 +92,57 @@ type block [blockLen]event
 // at returns the bucket's k-th event.
 func (b *bucket) at(k int) *event { return &b.blocks[uint(k)/blockLen][uint(k)%blockLen] }
 
-func (q *queue) Len() int { return q.n }
+// winLen is how many events the window holds ahead of the heap.
+const winLen = 16
+
+func (q *queue) Len() int { return q.n + len(q.w) - q.wh }
 
 // push adds e. An event earlier than the last popped one is due at once
 // (the engine never schedules one: every time it uses is at least now).
 func (q *queue) push(e event) {
+	if k := len(q.w); k > q.wh && e.at < q.w[k-1].at {
+		q.insert(e)
+		return
+	}
+	q.hpush(e)
+}
+
+// insert puts e in the window, after every event of it due no later.
+//
+//go:noinline
+func (q *queue) insert(e event) {
+	e.at = max(e.at, q.fired)
+	i := len(q.w)
+	for i > q.wh && q.w[i-1].at > e.at {
+		i--
+	}
+	q.w = append(q.w, event{})
+	copy(q.w[i+1:], q.w[i:])
+	q.w[i] = e
+}
+
+// fill tops the window up to winLen events from the heap.
+func (q *queue) fill() {
+	for len(q.w)-q.wh < winLen && q.n > 0 {
+		if len(q.w) == cap(q.w) && q.wh > 0 {
+			q.w = q.w[:copy(q.w, q.w[q.wh:])]
+			q.wh = 0
+		}
+		q.w = append(q.w, q.hpop())
+	}
+}
+
+// ahead returns the k-th next event (0: the next to pop), or nil if the
+// window holds fewer. It does not fill the window.
+func (q *queue) ahead(k int) *event {
+	if k += q.wh; k < len(q.w) {
+		return &q.w[k]
+	}
+	return nil
+}
+
+// hpush adds e to the heap.
+func (q *queue) hpush(e event) {
 	if e.at < q.last {
 		e.at = q.early(e.at)
 	}
@@ -195,12 +253,23 @@ func (q *queue) settle() {
 	src.blocks, src.n, src.tail = src.blocks[:0], 0, nil
 }
 
+// peek returns the next event. The queue is not empty.
 func (q *queue) peek() *event {
-	q.settle()
-	return q.b[0].at(q.head)
+	q.fill()
+	return &q.w[q.wh]
 }
 
+// pop removes and returns the next event. The queue is not empty.
 func (q *queue) pop() event {
+	q.fill()
+	e := q.w[q.wh]
+	q.wh++
+	q.fired = e.at
+	return e
+}
+
+// hpop removes and returns the heap's next event.
+func (q *queue) hpop() event {
 	q.settle()
 	e := *q.b[0].at(q.head)
 	q.head++
