@@ -184,14 +184,19 @@ type Doc struct {
 	// comparison of its name costs less than the map lookup. Reset
 	// whenever tables is replaced.
 	lastTable *table
-	tips      authorTip         // the newest change of opts.Author (Prepare continues it)
+	// lastName is the name intern returned last: a change's columns
+	// tend to be the last one's, and a comparison costs less than the
+	// names map, whose lines are cold when a process holds many
+	// documents.
+	lastName  string
 	names     map[string]string // interned table and column names
+	touched   []touch           // scratch for Apply
+	cellSlab  []cell            // new rows' cells are carved from it (newCells)
+	rowsHint  int               // rows to reserve in each new table (Reserve)
+	cellsHint int               // the size of the next cell slab, if larger (Reserve)
 	subs      []subscriber
 	nextSub   uint64
-	touched   []touch // scratch for Apply
-	cellSlab  []cell  // new rows' cells are carved from it (newCells)
-	rowsHint  int     // rows to reserve in each new table (Reserve)
-	cellsHint int     // the size of the next cell slab, if larger (Reserve)
+	tips      authorTip // the newest change of opts.Author (Prepare continues it)
 }
 
 type touch struct {
@@ -235,11 +240,16 @@ func (d *Doc) Graph() *Graph { return d.g }
 func (d *Doc) Heads() Version { return d.g.Heads() }
 
 func (d *Doc) intern(s string) string {
-	if v, ok := d.names[s]; ok {
-		return v
+	if s == d.lastName {
+		return d.lastName
 	}
-	d.names[s] = s
-	return s
+	v, ok := d.names[s]
+	if !ok {
+		d.names[s] = s
+		v = s
+	}
+	d.lastName = v
+	return v
 }
 
 // Apply applies the change c with ID id (trusted: the caller, normally the

@@ -508,7 +508,7 @@ func (d *Doc) LoadSnapshot(snap []byte, ids []ID, changes []*Change) error {
 		return err
 	}
 	*d.g = *nd.g // keep the Graph pointer callers may hold
-	d.tables, d.tips, d.names, d.lastTable = nd.tables, nd.tips, nd.names, nil
+	d.tables, d.tips, d.names, d.lastTable, d.lastName = nd.tables, nd.tips, nd.names, nil, ""
 	return nil
 }
 

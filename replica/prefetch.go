@@ -32,7 +32,7 @@ func (r *Replica) Prefetch(stage int, data []byte) {
 		return
 	case 1:
 		prefetch.Lines(unsafe.Pointer(r.gate), 128)
-		prefetch.Lines(unsafe.Pointer(r.doc), 128)
+		prefetch.All(r.doc)
 		if n := len(r.envs); n < cap(r.envs) {
 			prefetch.Line(unsafe.Pointer(unsafe.SliceData(r.envs[n:])))
 		}
