@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"unsafe"
-
 	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
@@ -559,14 +557,39 @@ func (s *Sim) prefetch() {
 	if prefetchOff {
 		return
 	}
+	// What every delivery reads, duplicates included: the node's hot
+	// state and the message's seen-by bit.
+	if e := s.q.ahead(prefetchGap); e != nil && e.kind == evDeliver {
+		prefetch.Of(&s.hot[e.node])
+		if e.pkind == pkGossip || e.pkind == pkIHave || e.pkind == pkIWant {
+			if b, w := s.msgs[e.msg].seenBy, int(e.node>>6); w < len(b) {
+				prefetch.Of(&b[w])
+			}
+		}
+	}
 	for st, k := 0, prefetchAhead; st < replica.PrefetchStages && k >= 0; st, k = st+1, k-prefetchGap {
 		e := s.q.ahead(k)
 		if e == nil || e.kind == evFunc || e.kind == evDeliver && (e.pkind == pkIHave || e.pkind == pkIWant ||
 			e.pkind == pkGossip && s.hasSeen(e.node, e.msg)) {
 			continue // not for the node's state
 		}
-		if st == 0 {
-			prefetch.Line(unsafe.Pointer(s.peers[e.node]))
+		switch st {
+		case 0:
+			prefetch.Of(s.peers[e.node])
+			if int(e.node) < len(s.met.applied) {
+				prefetch.Of(&s.met.applied[e.node])
+			}
+		case 1:
+			// What flush writes for a change the node applies.
+			p := s.peers[e.node]
+			if n := len(p.log); n < cap(p.log) {
+				prefetch.Of(&p.log[:n+1][n])
+			}
+			if int(e.node) < len(s.met.applied) {
+				if bs := s.met.applied[e.node]; len(bs) > 0 {
+					prefetch.Of(&bs[0])
+				}
+			}
 		}
 		if rn := s.rns[e.node]; rn != nil {
 			var data []byte
