@@ -226,6 +226,12 @@ func (b *causalBuf) remove(e *bufEntry) {
 // arrived records that id is now in the document and returns the entries
 // that no longer miss any parent, in arrival order, removed from the buffer.
 func (b *causalBuf) arrived(id crdt.ID) []*bufEntry {
+	if b.total.count == 0 {
+		// Nothing waits (remove drops a parent's list with its last live
+		// entry), and the count sits in the gate's first lines, where the
+		// map's header is a cache miss of its own.
+		return nil
+	}
 	w := b.waiting[id]
 	if w == nil {
 		return nil

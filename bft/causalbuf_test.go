@@ -237,4 +237,36 @@ func TestBufferEmptiedDropsItsQueue(t *testing.T) {
 	if got := r.gate.Tick(t0.Add(time.Hour)); len(got) != 0 {
 		t.Fatalf("an empty buffer expired %d entries", len(got))
 	}
+	if len(r.gate.buf.waiting) != 0 || len(r.gate.buf.byID) != 0 {
+		t.Fatalf("emptied buffer keeps %d waiting lists, %d entries", len(r.gate.buf.waiting), len(r.gate.buf.byID))
+	}
+
+	// Emptied by expiry, with children waiting on several parents: no
+	// waiting list may outlive the entries (arrived does not look at the
+	// lists of an empty buffer).
+	a, b := newNode(3, GateConfig{}), newNode(4, GateConfig{})
+	pa, pb := a.propose(t), b.propose(t)
+	for _, e := range []*Envelope{pa, pb} {
+		src.recv("p", e)
+	}
+	c1, c2 := src.propose(t), src.propose(t) // c1 on h2, pa and pb; c2 on c1
+	for _, e := range []*Envelope{c2, c1} {
+		if res := r.recv("q", e); !res.Buffered {
+			t.Fatalf("child without its parents: %+v", res)
+		}
+	}
+	if len(r.gate.buf.waiting) == 0 {
+		t.Fatal("no waiting lists")
+	}
+	if got := r.gate.Tick(t0.Add(time.Hour)); len(got) != 2 {
+		t.Fatalf("expired %d entries, want 2", len(got))
+	}
+	if n, _ := r.gate.Buffered(); n != 0 || len(r.gate.buf.waiting) != 0 || len(r.gate.buf.byID) != 0 {
+		t.Fatalf("expired buffer keeps %d live, %d waiting lists, %d entries", n, len(r.gate.buf.waiting), len(r.gate.buf.byID))
+	}
+	for _, e := range []*Envelope{pa, pb} {
+		if res := r.recv("p", e); len(res.Accepted) != 1 {
+			t.Fatalf("parent after expiry: %+v", res)
+		}
+	}
 }
