@@ -52,7 +52,10 @@ type Replica struct {
 	// gossip (see regossip).
 	regossipWait map[crdt.ID]struct{}
 	// viaSync holds the buffered changes that came on a sync stream: they
-	// are re-gossiped once their parents arrive (see regossip).
+	// are re-gossiped once their parents arrive (see regossip). It and
+	// waiting are nil when empty, as they nearly always are: then a
+	// lookup or len reads no map header, a cache miss of its own for a
+	// replica among thousands.
 	viaSync     map[crdt.ID]struct{}
 	restoring   bool
 	deferredAny bool // some peer has deferred work (see runDeferred)
@@ -148,8 +151,6 @@ func New(cfg Config) (*Replica, error) {
 		envCache: cfg.EnvCache,
 		sigCache: cfg.SigCache,
 		docID:    cfg.Doc,
-		waiting:  make(map[crdt.ID][]crdt.ID),
-		viaSync:  make(map[crdt.ID]struct{}),
 
 		regossipWait: make(map[crdt.ID]struct{}),
 		proofs:       make(map[[64]byte]*bft.EquivocationProof),
@@ -705,9 +706,15 @@ func (r *Replica) receive(from PeerID, b []byte, viaSync bool) ([]crdt.ID, bool)
 			r.pruneWaiting()
 		}
 		if len(r.waiting) < maxWaiting {
+			if r.waiting == nil {
+				r.waiting = make(map[crdt.ID][]crdt.ID)
+			}
 			r.waiting[env.ID] = env.Change.Parents
 		}
 		if viaSync && len(r.viaSync) < maxWaiting {
+			if r.viaSync == nil {
+				r.viaSync = make(map[crdt.ID]struct{})
+			}
 			r.viaSync[env.ID] = struct{}{}
 		}
 	}
@@ -719,6 +726,9 @@ func (r *Replica) receive(from PeerID, b []byte, viaSync bool) ([]crdt.ID, bool)
 			r.regossip(a)
 		} else if _, ok := r.viaSync[a.ID]; ok {
 			delete(r.viaSync, a.ID)
+			if len(r.viaSync) == 0 {
+				r.viaSync = nil
+			}
 			r.regossip(a)
 		}
 	}

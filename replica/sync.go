@@ -816,6 +816,12 @@ func (r *Replica) pruneWaiting() {
 			delete(r.viaSync, id)
 		}
 	}
+	if len(r.waiting) == 0 {
+		r.waiting = nil
+	}
+	if len(r.viaSync) == 0 {
+		r.viaSync = nil
+	}
 }
 
 func (r *Replica) stepDone(p *peer, m *Message) {
