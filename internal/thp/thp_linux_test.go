@@ -6,7 +6,9 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -44,7 +46,7 @@ func TestStartAdvisesHeap(t *testing.T) {
 	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil {
 		t.Skip("kernel without transparent huge pages")
 	}
-	stop := Start(10 * time.Millisecond)
+	stop := Start(10*time.Millisecond, 0)
 	defer stop()
 	small := make([]byte, 1<<20)
 	// Larger than the first GiB, free again after Start: the heap maps
@@ -62,4 +64,28 @@ func TestStartAdvisesHeap(t *testing.T) {
 	}
 	stop()
 	stop() // idempotent
+}
+
+// The ballast is what the program expects, within bounds: at least 1 GiB,
+// at most the memory limit and half the machine's memory.
+func TestBallastSize(t *testing.T) {
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		t.Skip(err)
+	}
+	half := si.Totalram * uint64(si.Unit) / 2
+	if got := ballastSize(0); got != min(minBallast, half) {
+		t.Fatalf("ballastSize(0) = %d", got)
+	}
+	if got := ballastSize(1 << 50); got != half {
+		t.Fatalf("ballastSize(1 PiB) = %d, want half the memory, %d", got, half)
+	}
+	old := debug.SetMemoryLimit(3 << 29)
+	defer debug.SetMemoryLimit(old)
+	if got := ballastSize(1 << 50); got != min(3<<29, half) {
+		t.Fatalf("ballastSize under a 1.5 GiB limit = %d", got)
+	}
+	if got := ballastSize(5 << 29); got != min(3<<29, half) {
+		t.Fatalf("ballastSize(2.5 GiB) under a 1.5 GiB limit = %d", got)
+	}
 }

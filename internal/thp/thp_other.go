@@ -5,4 +5,4 @@ package thp
 import "time"
 
 // Start does nothing on this system.
-func Start(interval time.Duration) (stop func()) { return func() {} }
+func Start(interval time.Duration, reserve uint64) (stop func()) { return func() {} }
