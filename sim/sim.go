@@ -557,16 +557,6 @@ func (s *Sim) prefetch() {
 	if prefetchOff {
 		return
 	}
-	// What every delivery reads, duplicates included: the node's hot
-	// state and the message's seen-by bit.
-	if e := s.q.ahead(prefetchGap); e != nil && e.kind == evDeliver {
-		prefetch.Of(&s.hot[e.node])
-		if e.pkind == pkGossip || e.pkind == pkIHave || e.pkind == pkIWant {
-			if b, w := s.msgs[e.msg].seenBy, int(e.node>>6); w < len(b) {
-				prefetch.Of(&b[w])
-			}
-		}
-	}
 	for st, k := 0, prefetchAhead; st < replica.PrefetchStages && k >= 0; st, k = st+1, k-prefetchGap {
 		e := s.q.ahead(k)
 		if e == nil || e.kind == evFunc || e.kind == evDeliver && (e.pkind == pkIHave || e.pkind == pkIWant ||
