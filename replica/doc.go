@@ -61,6 +61,11 @@
 // and the replica one [bft.SigCache] ([ValidateGossipCached] and
 // [Config.SigCache]), so each change signature is verified once.
 //
+// A program that hosts so many replicas that each one's state has left the
+// CPU's caches by its next input (the simulator) can call
+// [Replica.Prefetch] for the inputs it will deliver next, stage by stage,
+// to have that state on its way: a hint that changes nothing else.
+//
 // # Group commit
 //
 // Ops proposed between two Ticks become one signed change at the next Tick
