@@ -6,14 +6,14 @@ import (
 )
 
 // GatePrefetchStages is how many stages Gate.Prefetch has.
-const GatePrefetchStages = 1 + crdt.GraphPrefetchStages
+const GatePrefetchStages = 2 + crdt.GraphPrefetchStages
 
 // Prefetch starts loading into the CPU's caches what receiving env reads
 // (env may be nil: then only what every change reads), and changes
-// nothing. It runs in stages, as crdt.Graph.Prefetch does: stage 0 reads
-// only the gate's own fields and loads the graph's header and env's
-// author's slot; the later stages are the graph's, and the author's
-// index entry.
+// nothing. It runs in stages, as crdt.Graph.Prefetch does: stage 0 loads
+// the gate's first fields (those every change reads, up to the writers),
+// stage 1 the graph's header and env's author's slot in the author index;
+// the later stages are the graph's, and the author's index entry.
 func (g *Gate) Prefetch(st int, env *Envelope) {
 	var c *crdt.Change
 	if env != nil {
@@ -21,12 +21,15 @@ func (g *Gate) Prefetch(st int, env *Envelope) {
 	}
 	switch st {
 	case 0:
+		prefetch.Span(g, &g.writers)
+		return
+	case 1:
 		prefetch.All(g.graph)
 		if c != nil {
 			g.authors.keys.Prefetch(&c.Author)
 		}
 		return
-	case 1:
+	case 2:
 		if c != nil {
 			if k, ok := g.authors.keys.Candidate(&c.Author); ok && int(k) < len(g.authors.ix) {
 				prefetch.Of(&g.authors.ix[k])
@@ -34,9 +37,9 @@ func (g *Gate) Prefetch(st int, env *Envelope) {
 		}
 	}
 	if env != nil {
-		g.graph.Prefetch(st-1, &env.ID, c)
+		g.graph.Prefetch(st-2, &env.ID, c)
 	} else {
-		g.graph.Prefetch(st-1, nil, nil)
+		g.graph.Prefetch(st-2, nil, nil)
 	}
 }
 

@@ -18,8 +18,8 @@ const GraphPrefetchStages = 2
 
 // Prefetch runs stage st of loading what adding the change id (c, if not
 // nil) reads (id may be nil: then only what every change reads): the
-// index slots of id and of c's parents, where the node
-// arrays grow, the heads; then the parents' nodes.
+// index slots of id and of c's parents, where the node arrays grow, the
+// heads; then the parents' nodes.
 func (g *Graph) Prefetch(st int, id *ID, c *Change) {
 	switch st {
 	case 0:
@@ -32,7 +32,7 @@ func (g *Graph) Prefetch(st int, id *ID, c *Change) {
 			}
 		}
 		if n := len(g.chunks); n > 0 {
-			prefetch.Line(unsafe.Pointer(&g.chunks[n-1]))
+			prefetch.Of(&g.chunks[n-1])
 		}
 		if n := len(g.parents); n < cap(g.parents) {
 			prefetch.Line(unsafe.Pointer(unsafe.SliceData(g.parents[n:])))
@@ -49,7 +49,7 @@ func (g *Graph) Prefetch(st int, id *ID, c *Change) {
 		if c != nil {
 			for k := range c.Parents {
 				if i, ok := g.index.Candidate(&c.Parents[k]); ok && int(i) < g.n {
-					prefetch.Line(unsafe.Pointer(g.node(i)))
+					prefetch.Of(g.node(i))
 				}
 			}
 		}
@@ -59,9 +59,10 @@ func (g *Graph) Prefetch(st int, id *ID, c *Change) {
 // DocPrefetchStages is how many stages Doc.Prefetch has.
 const DocPrefetchStages = 2
 
-// Prefetch runs stage st of loading what applying c reads beyond the
-// graph: the table the last change wrote and where the next row's cells go; then that
-// table's row slots for c's rows and where its next row goes.
+// Prefetch runs stage st of loading what applying c (nil: not known)
+// reads beyond the graph: the table the last change wrote and where the
+// next row's cells go; then that table's row slots for c's rows and where
+// its next row goes.
 func (d *Doc) Prefetch(st int, c *Change) {
 	t := d.lastTable
 	if t == nil {
@@ -69,7 +70,7 @@ func (d *Doc) Prefetch(st int, c *Change) {
 	}
 	switch st {
 	case 0:
-		prefetch.Lines(unsafe.Pointer(t), unsafe.Sizeof(*t))
+		prefetch.All(t)
 		if n := len(d.cellSlab); n < cap(d.cellSlab) {
 			prefetch.Line(unsafe.Pointer(unsafe.SliceData(d.cellSlab[n:])))
 		}

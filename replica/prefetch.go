@@ -1,18 +1,13 @@
 package replica
 
 import (
-	"unsafe"
-
 	"github.com/convergenode/convergenode/bft"
+	"github.com/convergenode/convergenode/crdt"
 	"github.com/convergenode/convergenode/internal/prefetch"
 )
 
 // PrefetchStages is how many stages Prefetch has.
-const PrefetchStages = 2 + bft.GatePrefetchStages
-
-// hotBytes is the size of the fields at the start of Replica that every
-// input reads (up to and including rd).
-const hotBytes = unsafe.Offsetof(Replica{}.rd) + unsafe.Sizeof(Ready{})
+const PrefetchStages = 1 + bft.GatePrefetchStages
 
 // Prefetch starts loading into the CPU's caches the state the replica's
 // next input will read, and changes nothing else: a hint for a program
@@ -26,24 +21,23 @@ const hotBytes = unsafe.Offsetof(Replica{}.rd) + unsafe.Sizeof(Ready{})
 // is followed into the gate, the graph and the document (when the
 // replica's envelope cache holds it).
 func (r *Replica) Prefetch(stage int, data []byte) {
-	switch stage {
-	case 0:
-		prefetch.Lines(unsafe.Pointer(r), hotBytes)
-		return
-	case 1:
-		prefetch.Lines(unsafe.Pointer(r.gate), 128)
-		prefetch.All(r.doc)
-		if n := len(r.envs); n < cap(r.envs) {
-			prefetch.Line(unsafe.Pointer(unsafe.SliceData(r.envs[n:])))
-		}
+	if stage == 0 {
+		prefetch.Span(r, &r.rd) // the fields every input reads
 		return
 	}
 	var env *bft.Envelope
-	if it, ok := changeItem(data); ok {
-		env, _ = r.envCache.Lookup(r.docID, it)
+	if stage >= 2 {
+		if it, ok := changeItem(data); ok {
+			env, _ = r.envCache.Lookup(r.docID, it)
+		}
 	}
-	r.gate.Prefetch(stage-2, env)
-	if stage-2 < 2 && env != nil {
+	r.gate.Prefetch(stage-1, env)
+	if stage == 1 {
+		prefetch.All(r.doc)
+		if n := len(r.envs); n < cap(r.envs) {
+			prefetch.Of(&r.envs[:n+1][n])
+		}
+	} else if env != nil && stage-2 < crdt.DocPrefetchStages {
 		r.doc.Prefetch(stage-2, env.Change)
 	}
 }

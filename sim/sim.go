@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
-	"github.com/convergenode/convergenode/internal/prefetch"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/convergenode/convergenode/bft"
 	"github.com/convergenode/convergenode/crdt"
+	"github.com/convergenode/convergenode/internal/prefetch"
 	"github.com/convergenode/convergenode/replica"
 	"github.com/convergenode/convergenode/topology"
 	"lukechampine.com/blake3"

@@ -17,6 +17,17 @@ func TestPrefetchChangesNothing(t *testing.T) {
 	Lines(unsafe.Pointer(&b[10]), 0)
 	Line(nil)
 	Lines(nil, 4096)
+	var x struct {
+		a [100]byte
+		b int
+	}
+	Of(&x)
+	All(&x)
+	Span(&x, &x.b)
+	Of[int](nil)
+	if x.b != 0 || x.a[99] != 0 {
+		t.Fatal("a prefetch wrote")
+	}
 	for i := range b {
 		if b[i] != byte(i) {
 			t.Fatalf("b[%d] = %d", i, b[i])
