@@ -38,23 +38,24 @@ func (g *twoGen[K, V]) newGen() map[K]V {
 func (g *twoGen[K, V]) get(k K, valid func(V) bool) (V, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	v, ok := g.cur[k]
-	if !ok {
-		v, ok = g.old[k]
-	}
-	if ok && (valid == nil || valid(v)) {
+	v, ok := g.find(k, valid)
+	if ok {
 		g.hits++
-		return v, true
+	} else {
+		g.misses++
 	}
-	g.misses++
-	var zero V
-	return zero, false
+	return v, ok
 }
 
 // peek is get without counting.
 func (g *twoGen[K, V]) peek(k K, valid func(V) bool) (V, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.find(k, valid)
+}
+
+// find is the lookup of get and peek; g.mu is held.
+func (g *twoGen[K, V]) find(k K, valid func(V) bool) (V, bool) {
 	v, ok := g.cur[k]
 	if !ok {
 		v, ok = g.old[k]
