@@ -173,18 +173,20 @@ func DecodeEnvelope(b []byte) (*Envelope, error) {
 	return e, nil
 }
 
-// decodeEnvelope parses the framing only (not the change), of a copy of b
-// that the envelope keeps as its wire form.
-func decodeEnvelope(b []byte) (*Envelope, *Rejection) { return decodeWired(b) }
-
-// decodeWired is decodeFraming of a copy of b, which the envelope keeps as
-// its wire form (b passed the framing's checks, so it is canonical).
-func decodeWired(b []byte) (*Envelope, *Rejection) {
+// decodeEnvelope parses the framing only (not the change) of a copy of b,
+// which the envelope keeps as its wire form.
+func decodeEnvelope(b []byte) (*Envelope, *Rejection) {
 	if len(b) > MaxEnvelopeSize {
-		return decodeFraming(b, true) // the size rejection, without a copy
+		return decodeFraming(b) // the size rejection, without a copy
 	}
-	w := append([]byte(nil), b...)
-	e, rej := decodeFraming(w, false)
+	return decodeWire(append([]byte(nil), b...))
+}
+
+// decodeWire parses the framing of w, which the envelope keeps as its wire
+// form, Raw pointing into it (w passed the framing's checks, so it is
+// canonical).
+func decodeWire(w []byte) (*Envelope, *Rejection) {
+	e, rej := decodeFraming(w)
 	if rej != nil {
 		return nil, rej
 	}
@@ -192,9 +194,9 @@ func decodeWired(b []byte) (*Envelope, *Rejection) {
 	return e, nil
 }
 
-// decodeFraming is decodeEnvelope; Raw is a copy of the change bytes if
-// copyRaw, else a slice of b.
-func decodeFraming(b []byte, copyRaw bool) (*Envelope, *Rejection) {
+// decodeFraming parses the framing of b (not the change); Raw is a slice
+// of b.
+func decodeFraming(b []byte) (*Envelope, *Rejection) {
 	if len(b) > MaxEnvelopeSize {
 		return nil, rejectf(RejectBadSize, crdt.ID{}, ErrTooLarge, "envelope is %d bytes, limit %d", len(b), MaxEnvelopeSize)
 	}
@@ -219,11 +221,7 @@ func decodeFraming(b []byte, copyRaw bool) (*Envelope, *Rejection) {
 	if uint64(len(b)-off) != n+64 {
 		return nil, rejectf(RejectBadEncoding, e.ID, ErrBadEncoding, "envelope length %d does not match change length %d", len(b), n)
 	}
-	if copyRaw {
-		e.Raw = append([]byte(nil), b[off:off+int(n)]...)
-	} else {
-		e.Raw = b[off : off+int(n) : off+int(n)]
-	}
+	e.Raw = b[off : off+int(n) : off+int(n)]
 	copy(e.Sig[:], b[off+int(n):])
 	return e, nil
 }

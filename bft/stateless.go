@@ -40,13 +40,11 @@ func CheckStatelessCached(docID string, b []byte, cache *SigCache) (*Envelope, *
 // checkStateless is CheckStatelessCached; copyB false makes the envelope
 // keep b itself as its wire form (Raw pointing into it) instead of a copy.
 func checkStateless(docID string, b []byte, copyB bool, cache *SigCache) (*Envelope, *Rejection) {
-	var e *Envelope
-	var rej *Rejection
+	decode := decodeWire
 	if copyB {
-		e, rej = decodeWired(b)
-	} else if e, rej = decodeFraming(b, false); rej == nil {
-		e.wire = b[:len(b):len(b)]
+		decode = decodeEnvelope
 	}
+	e, rej := decode(b)
 	if rej != nil {
 		return nil, rej
 	}
