@@ -47,12 +47,6 @@ type event struct {
 // pushed, exactly as a heap ordered by (time, push number) would release
 // them.
 //
-// A peek may move last past the time of the last popped event (RunUntil
-// peeks at the next event, stops before it, and the engine may then
-// schedule something from now): a push earlier than last then re-buckets
-// the queue under its time (rebase), which is rare (API calls between
-// runs) and costs a pass over the queue.
-//
 // In front of the radix heap, w[wh:] holds the next winLen events in
 // order (more after pushes that fall among them), so the engine can see
 // which nodes its next events go to and start loading their state (see
@@ -60,17 +54,20 @@ type event struct {
 // a push earlier than the last of w is inserted in w, after the events of
 // w due at the same time or earlier, and any other push goes to the heap,
 // whose events are all due at or after the last of w and were pushed
-// after it if due at the same time. The order is exactly the heap's.
+// after it if due at the same time. The order is exactly the heap's. A
+// peek fills the window, so the heap's last is always the time of the
+// last event it gave the window: when RunUntil peeks at the next event,
+// stops before it, and the engine then schedules something from now, that
+// push lands in the window.
 type queue struct {
-	w      []event
-	wh     int   // w[wh:] are the window's events
-	fired  int64 // the time of the last event popped from the queue
-	last   int64
-	popped int64      // the time of the last popped event, when it is not last (see settle)
-	n      int        // events in the heap (not in w)
-	head   int        // first unpopped event of b[0]
-	b      [65]bucket // b[i]: at differs from last first in bit i-1 (b[0]: at == last)
-	free   []*block   // blocks no bucket holds
+	w     []event
+	wh    int   // w[wh:] are the window's events
+	fired int64 // the time of the last event popped from the queue
+	last  int64
+	n     int        // events in the heap (not in w)
+	head  int        // first unpopped event of b[0]
+	b     [65]bucket // b[i]: at differs from last first in bit i-1 (b[0]: at == last)
+	free  []*block   // blocks no bucket holds
 }
 
 // A bucket's events live in fixed blocks, taken from and given back to
@@ -141,11 +138,11 @@ func (q *queue) ahead(k int) *event {
 	return nil
 }
 
-// hpush adds e to the heap.
+// hpush adds e to the heap. Every event of the window is due before
+// e.at, or the window is empty and last is the time of the last event
+// popped: an earlier e is due at once.
 func (q *queue) hpush(e event) {
-	if e.at < q.last {
-		e.at = q.early(e.at)
-	}
+	e.at = max(e.at, q.last)
 	q.add(&q.b[bits.Len64(uint64(e.at^q.last))], e)
 }
 
@@ -183,47 +180,10 @@ func (q *queue) release(b *bucket) {
 	b.blocks, b.n, b.tail = b.blocks[:0], 0, nil
 }
 
-// early makes the queue ready for a push at time at, earlier than last,
-// and returns the time to push it at: no earlier than the last popped
-// event (an earlier one is due at once), and if that is still earlier than
-// last, the queue is re-bucketed under it.
-//
-//go:noinline
-func (q *queue) early(at int64) int64 {
-	floor := q.popped
-	if q.head > 0 {
-		floor = q.last // popped from b[0]
-	}
-	if at = max(at, floor); at >= q.last {
-		return q.last
-	}
-	var all []event
-	for i := range q.b {
-		from := 0
-		if i == 0 {
-			from = q.head
-		}
-		for k := from; k < q.b[i].n; k++ {
-			all = append(all, *q.b[i].at(k))
-		}
-		q.release(&q.b[i])
-	}
-	q.head, q.last, q.n = 0, at, 0
-	// Equal times share a bucket, in push order, so they keep it.
-	for _, e := range all {
-		q.add(&q.b[bits.Len64(uint64(e.at^at))], e)
-	}
-	return at
-}
-
 // settle makes b[0] hold the earliest events. The queue is not empty.
 func (q *queue) settle() {
 	if q.head < q.b[0].n {
 		return
-	}
-	// The floor for pushes once last moves on (see early).
-	if q.head > 0 {
-		q.popped = q.last
 	}
 	q.release(&q.b[0])
 	q.head = 0
