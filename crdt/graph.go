@@ -6,6 +6,7 @@ import (
 	mathbits "math/bits"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/convergenode/convergenode/internal/compact"
 )
@@ -561,28 +562,83 @@ func (g *Graph) Since(v Version) []ID {
 	if len(v) == 0 {
 		return g.Topo()
 	}
+	sc := sincePool.Get().(*sinceScratch)
+	out := g.since(v, sc, sc.out[:0])
+	g.sortCausal(out)
+	ids := make([]ID, len(out))
+	for k, i := range out {
+		ids[k] = g.node(i).c.id
+	}
+	sc.out = out[:0]
+	sincePool.Put(sc)
+	return ids
+}
+
+// AppendSince appends the node numbers (see Node) of the changes Since(v)
+// returns to dst, in no particular order (the same for the same graph and
+// v), and returns it. It is for callers that need the set, not the order:
+// it neither sorts nor allocates beyond growing dst.
+func (g *Graph) AppendSince(dst []int32, v Version) []int32 {
+	if len(v) == 0 {
+		for i := range g.n {
+			dst = append(dst, int32(i))
+		}
+		return dst
+	}
+	sc := sincePool.Get().(*sinceScratch)
+	dst = g.since(v, sc, dst)
+	sincePool.Put(sc)
+	return dst
+}
+
+// sinceScratch is the working memory of since, pooled: state holds each
+// node's queued and painted bits (zero between calls), touched the nodes
+// whose state is set, so that clearing costs as much as the walk.
+type sinceScratch struct {
+	state   []uint8
+	touched []int32
+	heap    []int32
+	out     []int32
+}
+
+var sincePool = sync.Pool{New: func() any { return new(sinceScratch) }}
+
+// since appends to out the node numbers of the changes not in the past of
+// the non-empty v, unordered. It walks back from g's heads in order of
+// decreasing height, painting the past of v as it goes, and stops once only
+// painted changes are left.
+func (g *Graph) since(v Version, sc *sinceScratch, out []int32) []int32 {
 	const (
 		queued  = 1
 		painted = 2
 	)
-	state := make(map[int32]uint8)
-	h := nodeHeap{g: g}
+	if len(sc.state) < g.n {
+		sc.state = make([]uint8, g.n+g.n/4)
+	}
+	state := sc.state
+	touched := sc.touched[:0]
+	h := nodeHeap{g: g, a: sc.heap[:0]}
+	set := func(i int32, s uint8) {
+		if state[i] == 0 {
+			touched = append(touched, i)
+		}
+		state[i] = s
+	}
 	unpainted := 0
 	for _, id := range v {
 		if i, ok := g.find(id); ok && state[i] == 0 {
-			state[i] = queued | painted
+			set(i, queued|painted)
 			h.push(i)
 		}
 	}
 	for _, id := range g.heads {
 		i, _ := g.find(id)
 		if state[i] == 0 {
-			state[i] = queued
+			set(i, queued)
 			h.push(i)
 			unpainted++
 		}
 	}
-	var out []int32
 	for unpainted > 0 && len(h.a) > 0 {
 		i := h.pop()
 		s := state[i]
@@ -596,9 +652,9 @@ func (g *Graph) Since(v Version) []ID {
 			switch {
 			case qs == 0:
 				if p {
-					state[q] = queued | painted
+					set(q, queued|painted)
 				} else {
-					state[q] = queued
+					set(q, queued)
 					unpainted++
 				}
 				h.push(q)
@@ -608,12 +664,11 @@ func (g *Graph) Since(v Version) []ID {
 			}
 		}
 	}
-	g.sortCausal(out)
-	ids := make([]ID, len(out))
-	for k, i := range out {
-		ids[k] = g.node(i).c.id
+	for _, i := range touched {
+		state[i] = 0
 	}
-	return ids
+	sc.touched, sc.heap = touched[:0], h.a[:0]
+	return out
 }
 
 // Topo returns every change of g in a deterministic topological order:

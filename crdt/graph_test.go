@@ -132,7 +132,7 @@ func TestGraphRejectsUnsortedParents(t *testing.T) {
 }
 
 // TestGraphQueriesRandom checks IsAncestor, InPast, Since and Past against
-// brute force on random histories.
+// brute force on random histories, and AppendSince against Since.
 func TestGraphQueriesRandom(t *testing.T) {
 	for seed := uint64(1); seed <= 30; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 5))
@@ -173,6 +173,23 @@ func TestGraphQueriesRandom(t *testing.T) {
 						if pi, ok := pos[p]; ok && pi > pos[hc.id] {
 							t.Fatalf("seed %d: Since not in causal order", seed)
 						}
+					}
+				}
+			}
+			for _, w := range []Version{v, nil, g.Heads()} {
+				want := g.Since(w)
+				got := g.AppendSince([]int32{-1}, w)
+				if got[0] != -1 || len(got)-1 != len(want) {
+					t.Fatalf("seed %d: AppendSince(%v) = %d nodes after dst, Since %d", seed, w, len(got)-1, len(want))
+				}
+				set := map[ID]bool{}
+				for _, i := range got[1:] {
+					id, _ := g.Node(i)
+					set[id] = true
+				}
+				for _, id := range want {
+					if !set[id] {
+						t.Fatalf("seed %d: AppendSince lacks %s", seed, id.Short())
 					}
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"hash/maphash"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/convergenode/convergenode/bft"
@@ -185,19 +186,35 @@ func (r *Replica) wireHeads() []crdt.ID {
 // bloomFor returns the filter of the changes added since the last sync
 // with p (nil if there are none).
 func (r *Replica) bloomFor(p *peer) *Bloom {
-	since := r.doc.Graph().Since(p.lastSync)
-	if len(since) == 0 {
+	g := r.doc.Graph()
+	buf := indexPool.Get().(*[]int32)
+	defer indexPool.Put(buf)
+	*buf = g.AppendSince((*buf)[:0], p.lastSync)
+	n := len(*buf)
+	if n == 0 {
 		return nil
 	}
-	if len(since) > r.cfg.MaxBloomEntries {
+	if n > r.cfg.MaxBloomEntries {
+		// Too many: the filter covers the newest, in causal order.
+		since := g.Since(p.lastSync)
 		since = since[len(since)-r.cfg.MaxBloomEntries:]
+		b := NewBloom(len(since), r.cfg.BloomFPRate, r.cfg.Rand.Uint64())
+		for _, id := range since {
+			b.Add(id)
+		}
+		return b
 	}
-	b := NewBloom(len(since), r.cfg.BloomFPRate, r.cfg.Rand.Uint64())
-	for _, id := range since {
+	// All of them: a filter does not depend on the order of its entries.
+	b := NewBloom(n, r.cfg.BloomFPRate, r.cfg.Rand.Uint64())
+	for _, i := range *buf {
+		id, _ := g.Node(i)
 		b.Add(id)
 	}
 	return b
 }
+
+// indexPool holds scratch slices of graph node numbers.
+var indexPool = sync.Pool{New: func() any { return new([]int32) }}
 
 // candidates returns, in causal order, the changes p may lack: those not in
 // the causal past of the last sync or of p's heads, that p's filter does
