@@ -43,10 +43,9 @@ type Result struct {
 	// Accepted are the changes applied to the document during the call, in
 	// causal order: the input (if valid and its parents were present) and
 	// then every buffered change it unblocked. They are already applied;
-	// the caller persists and forwards them.
+	// the caller persists and forwards them. What each did to the
+	// document goes to the document's subscribers (crdt.Doc.Subscribe).
 	Accepted []*Envelope
-	// Events are the document's events for Accepted (same order).
-	Events []crdt.ChangeEvent
 
 	// Duplicate is set when the input was already known (applied or
 	// buffered) and was dropped.
@@ -363,13 +362,11 @@ func (g *Gate) stepChange(env *Envelope, res *Result) *Rejection {
 			return rejectf(RejectNotWriter, env.ID, ErrNotWriter, "author %s", c.Author.Short())
 		}
 	}
-	ev, err := g.doc.Apply(env.ID, c)
-	if err != nil {
+	if _, err := g.doc.Apply(env.ID, c); err != nil {
 		return reject(RejectApply, env.ID, fmt.Errorf("%w: %w", ErrApply, err))
 	}
 	g.m.Accepted++
 	res.Accepted = append(res.Accepted, env)
-	res.Events = append(res.Events, ev)
 	if p := g.index(env.ID, c, env, past); p != nil {
 		res.Proofs = append(res.Proofs, p)
 	}

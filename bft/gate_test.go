@@ -3,6 +3,7 @@ package bft
 import (
 	"crypto/ed25519"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -155,9 +156,14 @@ func TestGateDuplicates(t *testing.T) {
 	if res := r.recv("q", e2); !res.Duplicate {
 		t.Fatal("buffered change not a duplicate")
 	}
+	var events []crdt.ID
+	r.doc.Subscribe(func(ev crdt.ChangeEvent) { events = append(events, ev.ID) })
 	res := r.recv("p", e1)
-	if len(res.Accepted) != 2 || res.Accepted[0].ID != e1.ID || res.Accepted[1].ID != e2.ID || len(res.Events) != 2 {
+	if len(res.Accepted) != 2 || res.Accepted[0].ID != e1.ID || res.Accepted[1].ID != e2.ID {
 		t.Fatalf("want e1, e2 accepted in causal order: %+v", res)
+	}
+	if !slices.Equal(events, []crdt.ID{e1.ID, e2.ID}) {
+		t.Fatalf("document events %v, want e1, e2", events)
 	}
 	if res := r.recv("p", e1); !res.Duplicate {
 		t.Fatal("applied change not a duplicate")
