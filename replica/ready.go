@@ -148,6 +148,9 @@ func foldAlerts(as []Alert) []Alert {
 		peer   PeerID
 		reason string
 	}
+	if len(as) == 0 {
+		return as
+	}
 	at := make(map[key]int)
 	out := as[:0]
 	for _, a := range as {
@@ -180,7 +183,8 @@ func foldAlerts(as []Alert) []Alert {
 //  3. deliver Applied, Presence and Alerts to the application;
 //  4. call Replica.Advance.
 //
-// Every slice is in a deterministic order and owned by the caller.
+// Every slice is in a deterministic order and owned by the caller (see
+// Replica.Recycle for handing them back).
 type Ready struct {
 	// Persist holds encoded bft envelopes (bft.Envelope.Encode) of changes
 	// accepted since the last Ready, local ones and remote ones, in causal

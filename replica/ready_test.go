@@ -29,3 +29,19 @@ func TestFoldAlerts(t *testing.T) {
 		t.Fatalf("String = %q", got)
 	}
 }
+
+// TestRecycled checks what Recycle keeps: an emptied, cleared slice, and
+// neither one smaller than what it has nor one over maxRecycled.
+func TestRecycled(t *testing.T) {
+	got := [][]byte{[]byte("a"), []byte("b")}
+	kept := recycled(nil, got)
+	if len(kept) != 0 || cap(kept) != cap(got) || got[0] != nil || got[1] != nil {
+		t.Fatalf("recycled(nil, 2 entries) = len %d cap %d, entries %q", len(kept), cap(kept), got)
+	}
+	if k := recycled(kept, make([][]byte, 1)); cap(k) != cap(kept) {
+		t.Fatalf("a smaller slice replaced a larger one: cap %d", cap(k))
+	}
+	if k := recycled(kept, make([][]byte, maxRecycled+1)); cap(k) != cap(kept) {
+		t.Fatalf("a slice over maxRecycled was kept: cap %d", cap(k))
+	}
+}

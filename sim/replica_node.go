@@ -116,11 +116,12 @@ func replicaTopic(t Topic) replica.Topic {
 func (n *ReplicaNode) Ready() Ready {
 	rd := n.R.Ready()
 	out := n.out
+	clear(out.Persist)
 	clear(out.Broadcast)
 	clear(out.Send)
 	clear(out.Applied)
 	clear(out.Alerts)
-	*out = Ready{Persist: rd.Persist, Broadcast: out.Broadcast[:0], Send: out.Send[:0], Applied: out.Applied[:0], Alerts: out.Alerts[:0]}
+	*out = Ready{Persist: append(out.Persist[:0], rd.Persist...), Broadcast: out.Broadcast[:0], Send: out.Send[:0], Applied: out.Applied[:0], Alerts: out.Alerts[:0]}
 	for _, b := range rd.Broadcast {
 		out.Broadcast = append(out.Broadcast, Outgoing{Topic: simTopic(b.Topic), Data: b.Data})
 	}
@@ -145,6 +146,8 @@ func (n *ReplicaNode) Ready() Ready {
 			}
 		}
 	}
+	// Everything is copied to out: the replica may reuse rd's slices.
+	n.R.Recycle(rd)
 	return *out
 }
 
