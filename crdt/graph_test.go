@@ -500,3 +500,36 @@ func TestGraphChangeIDs(t *testing.T) {
 		t.Fatal("edited copy not found by its ID")
 	}
 }
+
+// TestParentsGrowOnce checks growParents: a graph reserved for 100 changes
+// that name more parents each than Reserve made room for grows its parent
+// list once, to about what the 100 need, not a quarter at a time.
+func TestParentsGrowOnce(t *testing.T) {
+	const changes, perChange = 100, 9
+	g := NewGraph()
+	g.Reserve(changes)
+	var ids []ID
+	grew, last := 0, cap(g.parents)
+	for k := range changes {
+		var parents []ID
+		if len(ids) >= perChange {
+			parents = ids[len(ids)-perChange:]
+		}
+		c, id := mkChange(g, byte(k), 1, ZeroID, parents...)
+		must(t, g.Add(id, c))
+		ids = append(ids, id)
+		if cap(g.parents) != last {
+			grew++
+			last = cap(g.parents)
+		}
+	}
+	if grew != 1 {
+		t.Fatalf("the parent list grew %d times, want once", grew)
+	}
+	// At most half again: the estimate has 1/16 of slack and counts the
+	// nodes' capacity (Reserve's, rounded up to a size class), and the
+	// allocation is rounded up to one too.
+	if n := len(g.parents); cap(g.parents) > n*3/2 {
+		t.Fatalf("parent list: %d of %d used", n, cap(g.parents))
+	}
+}

@@ -713,8 +713,11 @@ func (r *Replica) Step(from PeerID, data []byte) error {
 		r.runDeferred()
 		return nil
 	}
-	m, err := DecodeMessage(data)
-	if err != nil {
+	// The message itself stays on the stack: the handlers keep parts of
+	// it (its IDs, its filter), never the whole.
+	var msg Message
+	m := &msg
+	if err := decodeInto(m, data, false); err != nil {
 		if len(data) >= 1 && data[0] != WireVersion {
 			return err // another protocol version: not this peer's fault
 		}

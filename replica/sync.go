@@ -171,8 +171,9 @@ type needStatus struct {
 // ID left unserved can bring a penalty (see maybeFinish).
 
 func (r *Replica) newSession(id uint64, initiator bool) *session {
-	return &session{id: id, initiator: initiator, deadline: r.now.Add(r.cfg.SyncTimeout),
-		missing: make(map[crdt.ID]bool), requested: make(map[crdt.ID]*needStatus), unserved: make(map[crdt.ID]bool)}
+	// The maps are made when first written: most sessions find nothing
+	// missing.
+	return &session{id: id, initiator: initiator, deadline: r.now.Add(r.cfg.SyncTimeout)}
 }
 
 func (r *Replica) wireHeads() []crdt.ID {
@@ -318,7 +319,8 @@ func (r *Replica) stepHello(p *peer, m *Message) {
 		// again (a newcomer meeting several peers at once). Hellos from
 		// peers of about our size are answered at once: their heads and
 		// filter would go stale while waiting.
-		p.deferred, p.deferredUntil = m, r.tick.add(r.cfg.SyncTimeout/2)
+		d := *m // m is the caller's, on its stack
+		p.deferred, p.deferredUntil = &d, r.tick.add(r.cfg.SyncTimeout/2)
 		r.deferPeer(p)
 		return
 	}
@@ -499,6 +501,9 @@ func (r *Replica) maybeFinish(p *peer, s *session) {
 		// that holds it brings its past).
 		for id, st := range s.requested {
 			if !st.owed && !st.delivered && len(s.unserved) < r.cfg.MaxOutstandingNeeds {
+				if s.unserved == nil {
+					s.unserved = make(map[crdt.ID]bool)
+				}
 				s.unserved[id] = true
 			}
 		}
@@ -575,6 +580,9 @@ func (r *Replica) maybeFinish(p *peer, s *session) {
 	r.stats.NeedsRounds++
 	s.needsOut = true
 	clear(s.requested)
+	if s.requested == nil {
+		s.requested = make(map[crdt.ID]*needStatus, len(need))
+	}
 	isOwed := make(map[crdt.ID]bool, len(owed))
 	for _, id := range owed {
 		isOwed[id] = true
@@ -678,6 +686,9 @@ func (r *Replica) askMissing(p *peer, missing []crdt.ID, deep, owed bool) {
 // addMissing records parents the gate reported missing, up to limit IDs;
 // an ID owed once stays owed.
 func (s *session) addMissing(ids []crdt.ID, owed bool, limit int) {
+	if s.missing == nil && len(ids) > 0 {
+		s.missing = make(map[crdt.ID]bool)
+	}
 	for _, id := range ids {
 		if o, ok := s.missing[id]; ok {
 			s.missing[id] = o || owed

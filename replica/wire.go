@@ -277,16 +277,26 @@ func decodeMessageView(b []byte) (*Message, error) {
 }
 
 func decodeMessage(b []byte, alias bool) (*Message, error) {
+	m := new(Message)
+	if err := decodeInto(m, b, alias); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// decodeInto is decodeMessage into *m, which must be zero: a caller that
+// drops the message when done keeps it off the heap.
+func decodeInto(m *Message, b []byte, alias bool) error {
 	if len(b) > MaxMessageSize {
-		return nil, badf("message is %d bytes, limit %d", len(b), MaxMessageSize)
+		return badf("message is %d bytes, limit %d", len(b), MaxMessageSize)
 	}
 	if len(b) < 2 {
-		return nil, badf("truncated header")
+		return badf("truncated header")
 	}
 	if b[0] != WireVersion {
-		return nil, badf("unknown version %d", b[0])
+		return badf("unknown version %d", b[0])
 	}
-	m := &Message{Type: MsgType(b[1])}
+	m.Type = MsgType(b[1])
 	d := wdec{b: b, off: 2, alias: alias}
 	switch m.Type {
 	case MsgChange, MsgEvidence, MsgEphemeral:
@@ -322,15 +332,15 @@ func decodeMessage(b []byte, alias bool) (*Message, error) {
 	case MsgDone:
 		m.Session = d.uvarint()
 	default:
-		return nil, badf("unknown type %d", b[1])
+		return badf("unknown type %d", b[1])
 	}
 	if d.err != nil {
-		return nil, d.err
+		return d.err
 	}
 	if d.off != len(b) {
-		return nil, badf("%d trailing bytes", len(b)-d.off)
+		return badf("%d trailing bytes", len(b)-d.off)
 	}
-	return m, nil
+	return nil
 }
 
 // changeItem returns the envelope of an encoded MsgChange, aliasing b, and
