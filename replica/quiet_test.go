@@ -70,15 +70,37 @@ func quietExpiry(t *testing.T) time.Duration {
 	})
 }
 
-// TestQuietTicksKeepTimers: with the quiet-tick fast path, a replica with
-// no input still times out a session whose peer went silent and expires
-// presence entries, at the same tick as when every Tick runs in full.
+// quietHeartbeat has the replica write a presence entry and returns when,
+// driven by Tick alone, it sent the entry again (the heartbeat).
+func quietHeartbeat(t *testing.T) time.Duration {
+	a := newTestReplica(t, 0, nil)
+	if err := a.SetPresence("cursor", "k", crdt.Int(1)); err != nil {
+		t.Fatal(err)
+	}
+	a.Tick(replicatest.Epoch)
+	if len(a.Ready().Broadcast) != 1 {
+		t.Fatal("presence write not broadcast")
+	}
+	return tickUntil(a, 40*time.Second, func(rd replica.Ready) bool {
+		for _, out := range rd.Broadcast {
+			if out.Topic == replica.TopicEphemeral {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestQuietTicksKeepTimers: with the quiet-tick fast path (and Tick leaving
+// an idle presence store alone), a replica with no input still times out a
+// session whose peer went silent, expires presence entries and sends its
+// own presence heartbeat, at the same tick as when every Tick runs in full.
 func TestQuietTicksKeepTimers(t *testing.T) {
 	defer testhook.FullTicks.Store(false)
 	var got [2]string
 	for i, full := range []bool{false, true} {
 		testhook.FullTicks.Store(full)
-		timeout, expiry := quietTimeout(t), quietExpiry(t)
+		timeout, expiry, heartbeat := quietTimeout(t), quietExpiry(t), quietHeartbeat(t)
 		def := replica.DefaultConfig()
 		if timeout <= def.SyncTimeout || timeout > def.SyncTimeout+tick {
 			t.Errorf("full ticks %v: session timed out after %v, want within a tick after %v", full, timeout, def.SyncTimeout)
@@ -87,9 +109,12 @@ func TestQuietTicksKeepTimers(t *testing.T) {
 		if expiry < ttl || expiry > ttl+tick {
 			t.Errorf("full ticks %v: presence expired after %v, want within a tick after %v", full, expiry, ttl)
 		}
-		got[i] = fmt.Sprint(timeout, expiry)
+		if hb := ephemeral.DefaultConfig().Heartbeat; heartbeat < hb || heartbeat > hb+tick {
+			t.Errorf("full ticks %v: heartbeat after %v, want within a tick after %v", full, heartbeat, hb)
+		}
+		got[i] = fmt.Sprint(timeout, expiry, heartbeat)
 	}
 	if got[0] != got[1] {
-		t.Errorf("quiet ticks: timeout, expiry %s; full ticks: %s", got[0], got[1])
+		t.Errorf("quiet ticks: timeout, expiry, heartbeat %s; full ticks: %s", got[0], got[1])
 	}
 }

@@ -77,6 +77,11 @@ type Replica struct {
 	// compact time of the replica's per-peer state).
 	epoch time.Time
 	tick  tick
+	// ephDue is when the presence store has work for Tick next (its
+	// Idle, as a tick): until then Tick leaves the store alone, another
+	// cache miss for a replica among thousands. Zero after any call that
+	// changes the store: due at once.
+	ephDue tick
 
 	// waiting maps each change the gate buffered to its parents, so a
 	// session can ask for the missing ancestors of a buffered head.
@@ -471,6 +476,7 @@ func (r *Replica) commit(ops []crdt.Op) error {
 // the next Ready with FlushOnReady).
 func (r *Replica) SetPresence(ns, key string, v crdt.Value) error {
 	r.wake()
+	r.ephDue = 0
 	if err := r.eph.Set(ns, key, v, r.now); err != nil {
 		return err
 	}
@@ -481,6 +487,7 @@ func (r *Replica) SetPresence(ns, key string, v crdt.Value) error {
 // DeletePresence deletes an ephemeral value owned by the local author.
 func (r *Replica) DeletePresence(ns, key string) error {
 	r.wake()
+	r.ephDue = 0
 	if err := r.eph.Delete(ns, key, r.now); err != nil {
 		return err
 	}
@@ -512,15 +519,29 @@ func (r *Replica) Tick(now time.Time) {
 	if len(r.waiting) > 0 || len(r.viaSync) > 0 {
 		r.pruneWaiting()
 	}
-	batches, _ := r.eph.Tick(r.now)
-	r.presencePending = false
-	r.bcastBatches(batches)
+	if r.presencePending || r.tick >= r.ephDue || testhook.FullTicks.Load() {
+		// Not due, a store Tick would only advance its clock, which
+		// every later call to it does as well.
+		batches, _ := r.eph.Tick(r.now)
+		r.presencePending = false
+		r.bcastBatches(batches)
+		r.ephDue = r.ephIdle()
+	}
 	r.tickSync()
 	r.runDeferred()
 	if len(r.regossipQ) > 0 {
 		r.tickRegossip()
 	}
 	r.quietUntil = r.quietDeadline()
+}
+
+// ephIdle returns the presence store's Idle as a tick, 0 if it has work.
+func (r *Replica) ephIdle() tick {
+	t, ok := r.eph.Idle()
+	if !ok {
+		return 0
+	}
+	return tick(t.Sub(r.epoch))
 }
 
 // quietDeadline returns the time before which a Tick would do nothing but
@@ -543,10 +564,10 @@ func (r *Replica) quietDeadline() time.Time {
 	if n, _ := r.gate.Buffered(); n > 0 {
 		return time.Time{}
 	}
-	t, ok := r.eph.Idle()
-	if !ok {
+	if r.ephDue <= r.tick {
 		return time.Time{}
 	}
+	t := r.epoch.Add(time.Duration(r.ephDue))
 	if r.cfg.SyncInterval >= 0 && r.nextSync.Before(t) {
 		t = r.nextSync
 	}
@@ -595,6 +616,7 @@ func (r *Replica) Ready() Ready {
 		if len(r.pending) > 0 {
 			r.flush()
 		}
+		r.ephDue = 0
 		r.bcastBatches(r.eph.Flush(r.now))
 		r.presencePending = false
 	}
@@ -714,10 +736,12 @@ func (r *Replica) Step(from PeerID, data []byte) error {
 		return nil
 	}
 	// The message itself stays on the stack: the handlers keep parts of
-	// it (its IDs, its filter), never the whole.
+	// it (its IDs, its filter), never the whole. A batch of changes goes
+	// to receive item by item, which keeps no part of one (as for a
+	// gossiped change), so its items alias data; other items are copied.
 	var msg Message
 	m := &msg
-	if err := decodeInto(m, data, false); err != nil {
+	if err := decodeInto(m, data, PeekType(data) == MsgChanges); err != nil {
 		if len(data) >= 1 && data[0] != WireVersion {
 			return err // another protocol version: not this peer's fault
 		}
@@ -1035,6 +1059,7 @@ func (r *Replica) stepEvidence(p *peer, b []byte) {
 func (r *Replica) stepBatch(p *peer, b []byte) {
 	batch, err := ephemeral.DecodeBatch(b)
 	if err == nil {
+		r.ephDue = 0
 		_, err = r.eph.Merge(batch, r.now)
 	}
 	if err == nil {
