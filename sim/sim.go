@@ -581,6 +581,11 @@ func (s *Sim) prefetch() {
 				}
 			}
 		}
+		if e.kind == evDeliver && e.pkind == pkGossip && (st == 2 || st == 3) {
+			// The node forwards the message: the router reads its
+			// neighbour list.
+			s.scen.Graph.Prefetch(int(e.node), st-2)
+		}
 		if rn := s.rns[e.node]; rn != nil {
 			var data []byte
 			if e.kind == evDeliver && e.pkind == pkGossip && st >= 2 {

@@ -3,6 +3,9 @@ package topology
 import (
 	"fmt"
 	"slices"
+	"unsafe"
+
+	"github.com/convergenode/convergenode/internal/prefetch"
 )
 
 // Graph is an undirected connection graph over nodes 0..N-1. Neighbour
@@ -15,6 +18,24 @@ type Graph struct {
 	// complete marks the complete graph, whose lists are not stored.
 	complete bool
 	n        int
+}
+
+// Prefetch asks the processor to load node i's neighbour list ahead of a
+// read: stage 0 the list's header, stage 1 (which reads the header) the
+// list. A hint for a simulator that knows which node comes next; it
+// changes nothing.
+func (g *Graph) Prefetch(i, stage int) {
+	if g.complete || i < 0 || i >= len(g.adj) {
+		return
+	}
+	switch stage {
+	case 0:
+		prefetch.Of(&g.adj[i])
+	case 1:
+		if a := g.adj[i]; len(a) > 0 {
+			prefetch.Lines(unsafe.Pointer(&a[0]), uintptr(len(a))*unsafe.Sizeof(a[0]))
+		}
+	}
 }
 
 // N returns the number of nodes.
