@@ -165,3 +165,29 @@ func TestFloodPublish(t *testing.T) {
 		t.Errorf("relay sent eager %d lazy %d", len(eager), len(lazy))
 	}
 }
+
+// TestPrefetch: Prefetch takes any node and stage (a complete graph, which
+// stores no lists, an isolated node, a node out of range) and changes no
+// neighbour list.
+func TestPrefetch(t *testing.T) {
+	for _, g := range []*Graph{Star(5), Mesh(4), RandomRegular(20, 4, rng(3))} {
+		before := make([][]int, g.N())
+		for i := range g.N() {
+			for k := range g.Degree(i) {
+				before[i] = append(before[i], g.Neighbor(i, k))
+			}
+		}
+		for i := -1; i <= g.N(); i++ {
+			for stage := range 3 {
+				g.Prefetch(i, stage)
+			}
+		}
+		for i := range g.N() {
+			for k := range g.Degree(i) {
+				if g.Neighbor(i, k) != before[i][k] {
+					t.Fatalf("%s: node %d's list changed", g.Name, i)
+				}
+			}
+		}
+	}
+}
