@@ -64,7 +64,12 @@
 // A program that hosts so many replicas that each one's state has left the
 // CPU's caches by its next input (the simulator) can call
 // [Replica.Prefetch] for the inputs it will deliver next, stage by stage,
-// to have that state on its way: a hint that changes nothing else.
+// to have that state on its way: a hint that changes nothing else. A
+// driver that is done with a Ready's slices by Advance (it copied or acted
+// on everything, and keeps no slice) can hand them back with
+// [Replica.Recycle], so that later Readys, of any replica in the process,
+// reuse them; the simulator does, the node (which pipelines Readys) does
+// not.
 //
 // # Group commit
 //

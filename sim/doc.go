@@ -30,13 +30,15 @@
 // For scale, ticks that a node says are idle ([Quieter]) are not
 // scheduled, every replica is sized for the workload up front
 // ([NodeConfig.Expect]) and shares one signature cache, one envelope
-// cache and one Ready buffer with the others, the engine calls a
+// cache and one Ready buffer with the others (and hands each replica's
+// Ready slices back, [replica.Replica.Recycle]), the engine calls a
 // [ReplicaNode]'s replica directly, and the event queue's buckets hold
 // their events in blocks from one free list. The queue keeps its next 16
 // events in order in a window, and the engine starts loading the state of
 // the nodes they go to a few events before each fires
 // ([replica.Replica.Prefetch], in stages that follow the replica's
-// pointers): at 100,000 nodes the replicas' state is gigabytes, and each
+// pointers, and the neighbour list of a node about to forward gossip):
+// at 100,000 nodes the replicas' state is gigabytes, and each
 // input would otherwise wait on one cache miss after another. None of this
 // changes a trace.
 //
