@@ -928,7 +928,8 @@ func (r *Replica) requestSync(p *peer) {
 func (r *Replica) deferPeer(p *peer) {
 	if !p.inDefer {
 		p.inDefer = true
-		r.deferList = append(r.deferList, p)
+		i, _ := slices.BinarySearchFunc(r.deferList, p.id, cmpPeer)
+		r.deferList = slices.Insert(r.deferList, i, p)
 	}
 	r.deferredAny = true
 }
@@ -944,9 +945,8 @@ func (r *Replica) runDeferred() {
 		return
 	}
 	r.deferredAny = false
-	list := r.deferList
+	list := r.deferList // in ID order (deferPeer)
 	r.deferList = nil
-	slices.SortFunc(list, func(a, b *peer) int { return cmpPeer(a, b.id) })
 	busy := r.busyPair()
 	keep := list[:0]
 	for _, p := range list {
@@ -978,5 +978,13 @@ func (r *Replica) runDeferred() {
 		}
 	}
 	clear(list[len(keep):])
-	r.deferList = append(keep, r.deferList...)
+	// The peers deferred during the pass are not in keep (a peer in the
+	// list is not added again): merge the two ordered lists.
+	if len(r.deferList) > 0 {
+		for _, p := range r.deferList {
+			i, _ := slices.BinarySearchFunc(keep, p.id, cmpPeer)
+			keep = slices.Insert(keep, i, p)
+		}
+	}
+	r.deferList = keep
 }
