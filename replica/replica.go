@@ -65,6 +65,9 @@ type Replica struct {
 	// and what reconciliation brings it now is what it missed, not what
 	// the network missed, so it does not re-gossip.
 	catchingUp bool
+	// flushOnReady is cfg.Flush == FlushOnReady, here where HasReady
+	// reads it: cfg is lines away, cold in the cache.
+	flushOnReady bool
 	// regossipQ holds the changes waiting for their re-gossip delay, in
 	// the order they were applied.
 	regossipQ []pendingGossip
@@ -102,7 +105,8 @@ type Replica struct {
 	peers  compact.Stable[peer]
 	sorted []*peer // the peers in ID order (a peer is never removed)
 	attn   []*peer // the peers tickSync visits (see attend)
-	// deferList holds the peers with put-off work (see runDeferred).
+	// deferList holds the peers with put-off work (see runDeferred), in
+	// ID order.
 	deferList []*peer
 	proofs    map[[64]byte]*bft.EquivocationProof
 	proofsBy  map[crdt.Author]int
@@ -162,7 +166,8 @@ func New(cfg Config) (*Replica, error) {
 		proofs:       make(map[[64]byte]*bft.EquivocationProof),
 		proofsBy:     make(map[crdt.Author]int),
 
-		catchingUp: true,
+		catchingUp:   true,
+		flushOnReady: cfg.Flush == FlushOnReady,
 	}
 	r.author = bft.AuthorOf(cfg.Key.Public().(ed25519.PublicKey))
 	r.doc = crdt.NewDoc(crdt.DocOptions{ID: cfg.Doc, Author: r.author, Now: r.nowMs, NoEventRows: cfg.NoEventRows})
@@ -599,7 +604,7 @@ func (r *Replica) bcastBatches(bs []*ephemeral.Batch) {
 
 // HasReady reports whether Ready would return any work.
 func (r *Replica) HasReady() bool {
-	if r.cfg.Flush == FlushOnReady && (len(r.pending) > 0 || r.presencePending) {
+	if r.flushOnReady && (len(r.pending) > 0 || r.presencePending) {
 		return true
 	}
 	return !r.rd.IsEmpty()
