@@ -1,6 +1,10 @@
 package replica
 
 import (
+	"crypto/ed25519"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/convergenode/convergenode/crdt"
@@ -43,5 +47,36 @@ func TestRecycled(t *testing.T) {
 	}
 	if k := recycled(kept, make([][]byte, maxRecycled+1)); cap(k) != cap(kept) {
 		t.Fatalf("a slice over maxRecycled was kept: cap %d", cap(k))
+	}
+}
+
+// TestDeferListOrdered: deferPeer keeps the deferred peers in ID order,
+// whatever order they are deferred in, which runDeferred visits them in.
+func TestDeferListOrdered(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Doc = "doc"
+	cfg.Key = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	cfg.Rand = rand.New(rand.NewPCG(1, 2))
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]PeerID, 40)
+	for i := range ids {
+		ids[i] = PeerID(fmt.Sprintf("peer-%02d", (i*17)%40))
+	}
+	for k, id := range ids {
+		p := r.peer(id)
+		r.deferPeer(p)
+		r.deferPeer(p) // once only
+		if len(r.deferList) != k+1 || !slices.IsSortedFunc(r.deferList, func(a, b *peer) int { return cmpPeer(a, b.id) }) {
+			t.Fatalf("after %d peers: %d in the list, sorted %v", k+1, len(r.deferList),
+				slices.IsSortedFunc(r.deferList, func(a, b *peer) int { return cmpPeer(a, b.id) }))
+		}
+	}
+	// Nothing is deferred in the peers themselves: a pass drops them all.
+	r.runDeferred()
+	if len(r.deferList) != 0 {
+		t.Fatalf("%d peers left after a pass with nothing to do", len(r.deferList))
 	}
 }
