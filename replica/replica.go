@@ -524,9 +524,9 @@ func (r *Replica) Tick(now time.Time) {
 	if len(r.waiting) > 0 || len(r.viaSync) > 0 {
 		r.pruneWaiting()
 	}
+	// Before ephDue the store's Tick would only advance its clock, which
+	// every later call to it does as well: leave the store alone.
 	if r.presencePending || r.tick >= r.ephDue || testhook.FullTicks.Load() {
-		// Not due, a store Tick would only advance its clock, which
-		// every later call to it does as well.
 		batches, _ := r.eph.Tick(r.now)
 		r.presencePending = false
 		r.bcastBatches(batches)
