@@ -1,10 +1,6 @@
 package crdt
 
-import (
-	"unsafe"
-
-	"github.com/convergenode/convergenode/internal/prefetch"
-)
+import "github.com/convergenode/convergenode/internal/prefetch"
 
 // The Prefetch methods start loading into the CPU's caches what applying
 // a change will read, and change nothing (see package
@@ -34,17 +30,11 @@ func (g *Graph) Prefetch(st int, id *ID, c *Change) {
 		if n := len(g.chunks); n > 0 {
 			prefetch.Of(&g.chunks[n-1])
 		}
-		if n := len(g.parents); n < cap(g.parents) {
-			prefetch.Line(unsafe.Pointer(unsafe.SliceData(g.parents[n:])))
-		}
-		if len(g.heads) > 0 {
-			prefetch.Lines(unsafe.Pointer(&g.heads[0]), uintptr(len(g.heads))*uintptr(len(ID{})))
-		}
+		prefetch.Next(g.parents)
+		prefetch.Slice(g.heads)
 	case 1:
 		if n := len(g.chunks); n > 0 {
-			if ch := g.chunks[n-1]; len(ch) < cap(ch) {
-				prefetch.Line(unsafe.Pointer(unsafe.SliceData(ch[len(ch):])))
-			}
+			prefetch.Next(g.chunks[n-1])
 		}
 		if c != nil {
 			for k := range c.Parents {
@@ -71,9 +61,7 @@ func (d *Doc) Prefetch(st int, c *Change) {
 	switch st {
 	case 0:
 		prefetch.All(t)
-		if n := len(d.cellSlab); n < cap(d.cellSlab) {
-			prefetch.Line(unsafe.Pointer(unsafe.SliceData(d.cellSlab[n:])))
-		}
+		prefetch.Next(d.cellSlab)
 	case 1:
 		t.rows.rows.PrefetchNext()
 		if c != nil {

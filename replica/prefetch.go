@@ -34,9 +34,7 @@ func (r *Replica) Prefetch(stage int, data []byte) {
 	r.gate.Prefetch(stage-1, env)
 	if stage == 1 {
 		prefetch.All(r.doc)
-		if n := len(r.envs); n < cap(r.envs) {
-			prefetch.Of(&r.envs[:n+1][n])
-		}
+		prefetch.Next(r.envs)
 	} else if env != nil && stage-2 < crdt.DocPrefetchStages {
 		r.doc.Prefetch(stage-2, env.Change)
 	}

@@ -572,9 +572,7 @@ func (s *Sim) prefetch() {
 		case 1:
 			// What flush writes for a change the node applies.
 			p := s.peers[e.node]
-			if n := len(p.log); n < cap(p.log) {
-				prefetch.Of(&p.log[:n+1][n])
-			}
+			prefetch.Next(p.log)
 			if int(e.node) < len(s.met.applied) {
 				if bs := s.met.applied[e.node]; len(bs) > 0 {
 					prefetch.Of(&bs[0])

@@ -3,7 +3,6 @@ package topology
 import (
 	"fmt"
 	"slices"
-	"unsafe"
 
 	"github.com/convergenode/convergenode/internal/prefetch"
 )
@@ -32,9 +31,7 @@ func (g *Graph) Prefetch(i, stage int) {
 	case 0:
 		prefetch.Of(&g.adj[i])
 	case 1:
-		if a := g.adj[i]; len(a) > 0 {
-			prefetch.Lines(unsafe.Pointer(&a[0]), uintptr(len(a))*unsafe.Sizeof(a[0]))
-		}
+		prefetch.Slice(g.adj[i])
 	}
 }
 

@@ -7,7 +7,6 @@ package compact
 import (
 	"encoding/binary"
 	"math/rand/v2"
-	"unsafe"
 
 	"github.com/convergenode/convergenode/internal/prefetch"
 )
@@ -290,7 +289,7 @@ func (s *Stable[T]) All(yield func(*T) bool) {
 // package prefetch); it changes nothing.
 func (t *Slots) Prefetch(h uint32) {
 	if n := len(t.s); n > 0 {
-		prefetch.Line(unsafe.Pointer(&t.s[home(h, n)]))
+		prefetch.Of(&t.s[home(h, n)])
 	}
 }
 
@@ -301,8 +300,6 @@ func (x *Index[K]) Prefetch(k *K) { x.slots.Prefetch(prefixHash(k)) }
 // last chunk has room for it.
 func (s *Stable[T]) PrefetchNext() {
 	if k := len(s.chunks) - 1; k >= 0 {
-		if c := s.chunks[k]; len(c) < cap(c) {
-			prefetch.Line(unsafe.Pointer(unsafe.SliceData(c[len(c):])))
-		}
+		prefetch.Next(s.chunks[k])
 	}
 }

@@ -25,6 +25,11 @@ func TestPrefetchChangesNothing(t *testing.T) {
 	All(&x)
 	Span(&x, &x.b)
 	Of[int](nil)
+	Next(b[:10])
+	Next(b) // full: nothing to load
+	Next([]int(nil))
+	Slice(b[:0]) // empty
+	Slice(b)
 	if x.b != 0 || x.a[99] != 0 {
 		t.Fatal("a prefetch wrote")
 	}
