@@ -10,6 +10,5 @@ import "github.com/convergenode/convergenode/crdt"
 // entries back. The replica's own entries are never removed.
 func (r *Replica) PeerLeft(author crdt.Author) {
 	r.wake()
-	r.ephDue = 0
-	r.eph.RemoveAuthor(author)
+	r.changingEph().RemoveAuthor(author)
 }

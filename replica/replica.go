@@ -83,7 +83,7 @@ type Replica struct {
 	// ephDue is when the presence store has work for Tick next (its
 	// Idle, as a tick): until then Tick leaves the store alone, another
 	// cache miss for a replica among thousands. Zero after any call that
-	// changes the store: due at once.
+	// may change the store (changingEph): due at once.
 	ephDue tick
 
 	// waiting maps each change the gate buffered to its parents, so a
@@ -481,8 +481,7 @@ func (r *Replica) commit(ops []crdt.Op) error {
 // the next Ready with FlushOnReady).
 func (r *Replica) SetPresence(ns, key string, v crdt.Value) error {
 	r.wake()
-	r.ephDue = 0
-	if err := r.eph.Set(ns, key, v, r.now); err != nil {
+	if err := r.changingEph().Set(ns, key, v, r.now); err != nil {
 		return err
 	}
 	r.presencePending = true
@@ -492,8 +491,7 @@ func (r *Replica) SetPresence(ns, key string, v crdt.Value) error {
 // DeletePresence deletes an ephemeral value owned by the local author.
 func (r *Replica) DeletePresence(ns, key string) error {
 	r.wake()
-	r.ephDue = 0
-	if err := r.eph.Delete(ns, key, r.now); err != nil {
+	if err := r.changingEph().Delete(ns, key, r.now); err != nil {
 		return err
 	}
 	r.presencePending = true
@@ -538,6 +536,14 @@ func (r *Replica) Tick(now time.Time) {
 		r.tickRegossip()
 	}
 	r.quietUntil = r.quietDeadline()
+}
+
+// changingEph returns the presence store for a call that may change it
+// (its pending writes, expiries or replay state), so the next Tick asks
+// the store again (see ephDue).
+func (r *Replica) changingEph() *ephemeral.Store {
+	r.ephDue = 0
+	return r.eph
 }
 
 // ephIdle returns the presence store's Idle as a tick, 0 if it has work.
@@ -621,8 +627,7 @@ func (r *Replica) Ready() Ready {
 		if len(r.pending) > 0 {
 			r.flush()
 		}
-		r.ephDue = 0
-		r.bcastBatches(r.eph.Flush(r.now))
+		r.bcastBatches(r.changingEph().Flush(r.now))
 		r.presencePending = false
 	}
 	rd := r.rd
@@ -1064,8 +1069,7 @@ func (r *Replica) stepEvidence(p *peer, b []byte) {
 func (r *Replica) stepBatch(p *peer, b []byte) {
 	batch, err := ephemeral.DecodeBatch(b)
 	if err == nil {
-		r.ephDue = 0
-		_, err = r.eph.Merge(batch, r.now)
+		_, err = r.changingEph().Merge(batch, r.now)
 	}
 	if err == nil {
 		return
